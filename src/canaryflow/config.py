@@ -1,0 +1,392 @@
+"""The suite's configuration: pydantic models of ``canaryflow.toml``.
+
+Every model forbids unknown keys, so a typo is an error rather than a silently ignored setting.
+Loading collects *all* problems and reports each as ``file: key.path: what was expected, got X``.
+Secrets are never stored here: a model names the environment variable that holds its key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from canaryflow.errors import ConfigError, ConfigErrors, MissingAPIKeyError
+
+__all__ = [
+    "AlertsConfig",
+    "CanaryConfig",
+    "Config",
+    "DEFAULT_CONFIG_PATH",
+    "EmbedderConfig",
+    "GoldenConfig",
+    "JudgeConfig",
+    "ModelConfig",
+    "Pricing",
+    "ProductionConfig",
+    "ReportsConfig",
+    "SchedulesConfig",
+    "SimulatorConfig",
+    "SinksConfig",
+    "StoreConfig",
+    "config_path",
+    "load_config",
+    "resolve_api_key",
+]
+
+DEFAULT_CONFIG_PATH = "canaryflow.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class Pricing(_Section):
+    """Prices in USD per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class ModelConfig(_Section):
+    """One model under watch (``[models.<key>]``)."""
+
+    provider: Literal["anthropic", "openai", "simulator"]
+    """``openai`` covers any OpenAI-compatible server (vLLM, Ollama, llama.cpp, LiteLLM).
+    ``simulator`` starts the bundled simulator in-process and talks to it through the real SDK
+    named by ``protocol``; it is never substituted for a real provider."""
+    model: str
+    """The pinned model id sent to the provider."""
+    base_url: str | None = None
+    """For openai include the ``/v1`` suffix as the SDK expects."""
+    api_key_env: str | None = None
+    """The NAME of the environment variable holding the key, never the key."""
+    pricing: Pricing | None = None
+    protocol: Literal["anthropic", "openai"] = "anthropic"
+    """Wire protocol for ``provider = "simulator"`` (ignored otherwise)."""
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=3, ge=0, le=10)
+    max_retry_after_s: float = Field(default=30.0, ge=0)
+    """Cap on a server's ``retry-after`` (the SDKs obey it uncapped)."""
+    max_concurrency: int = Field(default=4, ge=1, le=256)
+    stream: bool = False
+    """Stream replies to measure time to first token and inter-token gaps."""
+
+    @model_validator(mode="after")
+    def _key_for_real_providers(self) -> ModelConfig:
+        if self.provider in ("anthropic", "openai") and self.api_key_env is not None:
+            if not self.api_key_env.replace("_", "").isalnum():
+                raise ValueError(
+                    "api_key_env must be an environment variable NAME (letters, digits, _), "
+                    "not a key"
+                )
+        return self
+
+
+class StoreConfig(_Section):
+    """Where results live: any SQLAlchemy URL (SQLite by default, PostgreSQL for teams)."""
+
+    url: str = "sqlite:///.canaryflow/canaryflow.db"
+
+
+class JudgeConfig(_Section):
+    """The LLM judge used by golden and production flows."""
+
+    model: str | None = None
+    """A key of ``[models]``."""
+    dimensions: list[str] = Field(
+        default_factory=lambda: ["correctness", "helpfulness", "faithfulness", "tone"]
+    )
+    max_concurrency: int = Field(default=8, ge=1)
+    max_error_rate: float = Field(default=0.1, ge=0, le=1)
+
+
+class EmbedderConfig(_Section):
+    """How outputs are embedded for drift tests."""
+
+    kind: Literal["hashing", "sentence-transformers", "openai"] = "hashing"
+    model: str | None = None
+    """A key of ``[models]`` (openai kind) or a model name."""
+    dim: int = Field(default=384, ge=8)
+
+
+class SchedulesConfig(_Section):
+    """Cron schedules for ``canaryflow serve`` and prefect.yaml."""
+
+    canary: str = "0 * * * *"
+    golden: str = "0 6 * * *"
+    production: str = "*/15 * * * *"
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _crons_parse(self) -> SchedulesConfig:
+        for name in ("canary", "golden", "production"):
+            expr = getattr(self, name)
+            if len(expr.split()) != 5:
+                raise ValueError(f"{name}: expected a 5-field cron expression, got {expr!r}")
+        return self
+
+
+class AlertsConfig(_Section):
+    """Detection parameters; defaults give a known false-alarm rate (DESIGN.md §4)."""
+
+    arl0: float = Field(default=500.0, gt=1)
+    """Target in-control average run length of the control charts (points between false alarms)."""
+    ewma_lambda: float = Field(default=0.1, gt=0, le=1)
+    cusum_k: float = Field(default=0.5, gt=0)
+    cusum_h: float = Field(default=5.0, gt=0)
+    alpha: float = Field(default=0.01, gt=0, lt=1)
+    """Per-run significance for rate and drift tests (after Benjamini–Hochberg across subjects)."""
+    fdr_q: float = Field(default=0.01, gt=0, lt=1)
+    rate_method: Literal["fisher", "boschloo"] = "fisher"
+    min_detectable_drop: float = Field(default=0.10, gt=0, lt=1)
+    """A pass-rate drop below this is not worth a page; used for the power/inconclusive verdict."""
+    bernoulli_cusum_arl0_runs: float = Field(default=8760.0, gt=1)
+    """In-control ARL of the across-runs Bernoulli CUSUM, in runs (8760 = a year of hourly runs)."""
+    warmup_runs: int = Field(default=24, ge=1)
+    """Runs that build a model's first baseline before comparisons start."""
+    max_error_rate: float = Field(default=0.2, ge=0, le=1)
+    """Above this share of failed calls a run is marked degraded."""
+    fingerprint_min_changed: int = Field(default=3, ge=1)
+    """Probes whose output left the baseline's set of outputs before a fingerprint alert."""
+
+
+class FileSinkConfig(_Section):
+    """Incident reports as Markdown + JSON files (always on)."""
+
+    dir: str = "reports/incidents"
+
+
+class WebhookSinkConfig(_Section):
+    """Slack-compatible webhook; the URL is read from an environment variable."""
+
+    url_env: str
+
+
+class GitHubSinkConfig(_Section):
+    """GitHub issues via the REST API."""
+
+    repo: str
+    token_env: str = "GITHUB_TOKEN"
+    labels: list[str] = Field(default_factory=lambda: ["canaryflow", "incident"])
+
+
+class SinksConfig(_Section):
+    """Where incidents go."""
+
+    file: FileSinkConfig = Field(default_factory=FileSinkConfig)
+    webhook: WebhookSinkConfig | None = None
+    github: GitHubSinkConfig | None = None
+
+
+class CanaryConfig(_Section):
+    """The hourly canary flow."""
+
+    probes_dir: str = "probes"
+    models: list[str] | None = None
+    """Keys of ``[models]`` to probe (default: all)."""
+
+
+class GoldenConfig(_Section):
+    """The daily golden-set flow."""
+
+    dir: str = "golden_sets"
+    models: list[str] | None = None
+
+
+class ProductionConfig(_Section):
+    """Where production records come from (JSONL / Parquet / CSV files or a SQL table)."""
+
+    source: str | None = None
+    """A file glob or a SQLAlchemy URL; None disables the production flow."""
+    table: str | None = None
+    signals: str | None = None
+    sample_rate: float = Field(default=0.05, ge=0, le=1)
+    window_minutes: int = Field(default=15, ge=1)
+    columns: dict[str, str] = Field(default_factory=dict)
+    """Column mapping: canaryflow field -> your column name."""
+    budgets_usd: dict[str, float] = Field(default_factory=dict)
+
+
+class ReportsConfig(_Section):
+    """Where reports are written."""
+
+    dir: str = "reports"
+    junit: bool = False
+
+
+class SimulatorConfig(_Section):
+    """The bundled simulator used by ``provider = "simulator"`` models."""
+
+    seed: int = 0
+    scenario: str = "baseline"
+    noise: float = Field(default=0.02, ge=0, le=1)
+    """Share of replies that use an alternative (still correct) wording."""
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+    """0 picks a free port."""
+
+
+class Config(_Section):
+    """The whole of ``canaryflow.toml``."""
+
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+    schedules: SchedulesConfig = Field(default_factory=SchedulesConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    sinks: SinksConfig = Field(default_factory=SinksConfig)
+    canary: CanaryConfig = Field(default_factory=CanaryConfig)
+    golden: GoldenConfig = Field(default_factory=GoldenConfig)
+    production: ProductionConfig = Field(default_factory=ProductionConfig)
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
+
+    source_path: str | None = Field(default=None, exclude=True)
+    """The file this was loaded from (not part of the hash)."""
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Config:
+        problems = []
+        if self.judge.model is not None and self.judge.model not in self.models:
+            problems.append(f"judge.model: {self.judge.model!r} is not a key of [models]")
+        for section in ("canary", "golden"):
+            for m in getattr(self, section).models or []:
+                if m not in self.models:
+                    problems.append(f"{section}.models: {m!r} is not a key of [models]")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def config_hash(self) -> str:
+        """A short stable hash of the effective configuration (stored with every run)."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+    def masked(self) -> dict[str, Any]:
+        """The resolved configuration for display: env var names shown, their values never."""
+        data = self.model_dump(mode="json")
+        for name, model in data.get("models", {}).items():
+            env = model.get("api_key_env")
+            if env:
+                model["api_key"] = "set (****)" if os.environ.get(env) else f"NOT SET (${env})"
+            model["name"] = name
+        return data
+
+    def model_keys(self, requested: list[str] | None) -> list[str]:
+        """Model keys to act on; unknown names are a ConfigError."""
+        keys = requested or list(self.models)
+        unknown = [k for k in keys if k not in self.models]
+        if unknown:
+            raise ConfigError(
+                self.source_path or DEFAULT_CONFIG_PATH,
+                "models",
+                f"unknown model(s) {unknown!r}; configured: {sorted(self.models)!r}",
+            )
+        return keys
+
+
+def config_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """``--config`` if given, else ``$CANARYFLOW_CONFIG``, else ``./canaryflow.toml``."""
+    return Path(path or os.environ.get("CANARYFLOW_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+_EXPECTED = {
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+    "int_parsing": "expected an integer",
+    "int_type": "expected an integer",
+    "int_from_float": "expected an integer",
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "string_type": "expected a string",
+    "dict_type": "expected a table",
+    "list_type": "expected a list",
+    "model_type": "expected a table",
+    "missing": "required key is missing",
+    "extra_forbidden": "unknown key",
+}
+
+
+def _errors_from_validation(file: str, exc: ValidationError) -> list[ConfigError]:
+    out: list[ConfigError] = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"] if not str(p).startswith("function-after")]
+        # pydantic puts the tag of a Literal/union branch in loc; drop non-key parts.
+        key = ".".join(p for p in loc if not p.startswith(("literal[", "union[")))
+        etype = err["type"]
+        if etype == "missing":
+            msg = "required key is missing"
+        elif etype == "extra_forbidden":
+            msg = "unknown key (check the spelling; see canaryflow config check --help)"
+        elif etype == "literal_error":
+            allowed = err.get("ctx", {}).get("expected", "")
+            msg = f"expected one of {allowed}, got {_describe(err.get('input'))}"
+        elif etype in _EXPECTED:
+            msg = f"{_EXPECTED[etype]}, got {_describe(err.get('input'))}"
+        elif etype == "value_error":
+            msg = str(err.get("ctx", {}).get("error", err["msg"]))
+        else:
+            msg = f"{err['msg']}, got {_describe(err.get('input'))}"
+        out.append(ConfigError(file, key, msg))
+    return out
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load and validate a configuration file.
+
+    Raises:
+        ConfigErrors: every problem in the file, one ``file: key: message`` line each; a TOML
+            syntax error names its line.
+    """
+    p = config_path(path)
+    name = str(path) if path else p.name if p == Path(DEFAULT_CONFIG_PATH) else str(p)
+    if not p.exists():
+        raise ConfigErrors(
+            [ConfigError(name, "", "file not found (pass --config PATH or set CANARYFLOW_CONFIG)")]
+        )
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigErrors([ConfigError(name, "", f"TOML syntax error: {exc}")]) from None
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigErrors(_errors_from_validation(name, exc)) from None
+    return cfg.model_copy(update={"source_path": str(p)})
+
+
+def resolve_api_key(model_key: str, model: ModelConfig) -> str:
+    """The API key for a model, read from its environment variable at the point of use.
+
+    Raises:
+        MissingAPIKeyError: the variable is not set (the message names the variable).
+    """
+    if model.provider == "simulator":
+        return "simulator-key"
+    env = model.api_key_env or (
+        "ANTHROPIC_API_KEY" if model.provider == "anthropic" else "OPENAI_API_KEY"
+    )
+    value = os.environ.get(env)
+    if not value:
+        if model.base_url and model.provider == "openai" and model.api_key_env is None:
+            # Local OpenAI-compatible servers (Ollama, llama.cpp) usually need no key.
+            return "not-needed"
+        raise MissingAPIKeyError(model_key, env)
+    return value

@@ -1,0 +1,1 @@
+"""Alerts become incidents: lifecycle, runbooks, sinks (exports filled in at integration)."""
