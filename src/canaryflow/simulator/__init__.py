@@ -1,0 +1,1 @@
+"""The bundled LLM simulator: a local HTTP server speaking the Anthropic and OpenAI APIs."""
