@@ -1,0 +1,185 @@
+"""The ``canaryflow`` command line: thin, parses arguments, calls the engine, prints with rich.
+
+Exit codes: 0 healthy, 1 an incident was opened or updated (or a regression verdict), 2 a usage
+or configuration error. Library errors are mapped to one clear line each, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from canaryflow.errors import CanaryflowError, ConfigErrors, DataErrors
+
+app = typer.Typer(
+    name="canaryflow",
+    help="Catch silent quality regressions in LLM applications (canaries, golden sets, "
+    "production judging) with statistics that have a known false-alarm rate.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Inspect and validate canaryflow.toml.", no_args_is_help=True)
+schema_app = typer.Typer(help="Print the JSON Schemas of the files users write.", no_args_is_help=True)
+probes_app = typer.Typer(help="Work with probe definitions.", no_args_is_help=True)
+baseline_app = typer.Typer(help="List, show, promote and reset baselines.", no_args_is_help=True)
+incidents_app = typer.Typer(help="List, show, acknowledge and resolve incidents.", no_args_is_help=True)
+run_app = typer.Typer(help="Run one flow now.", no_args_is_help=True)
+backfill_app = typer.Typer(help="Run back-dated runs now (build a baseline today).", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(schema_app, name="schema")
+app.add_typer(probes_app, name="probes")
+app.add_typer(baseline_app, name="baseline")
+app.add_typer(incidents_app, name="incidents")
+app.add_typer(run_app, name="run")
+app.add_typer(backfill_app, name="backfill")
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_OK, EXIT_INCIDENT, EXIT_USAGE = 0, 1, 2
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Path to canaryflow.toml (default: ./canaryflow.toml or $CANARYFLOW_CONFIG).",
+    ),
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _handles_errors(fn: F) -> F:
+    """Map library errors to one line per problem and exit code 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ConfigErrors, DataErrors) as exc:
+            for e in exc.errors:
+                err_console.print(f"[red]error[/red] {escape(e.line())}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_USAGE) from None
+        except CanaryflowError as exc:
+            err_console.print(f"[red]error[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_USAGE) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_timestamp(value: str | None) -> datetime | None:
+    """Parse ``--as-of``/``--end``: ISO 8601, naive means UTC; ``now`` is now."""
+    if value is None:
+        return None
+    if value == "now":
+        return datetime.now(UTC)
+    try:
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected an ISO 8601 timestamp like 2026-11-24T10:00Z, got {value!r}"
+        ) from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def parse_interval(value: str) -> timedelta:
+    """Parse ``--every``: 15m, 1h, 1d."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        return timedelta(seconds=float(value[:-1]) * units[value[-1]])
+    except (KeyError, ValueError):
+        raise typer.BadParameter(f"expected an interval like 15m, 1h or 1d, got {value!r}") from None
+
+
+# --------------------------------------------------------------------------- config / schema
+
+
+@config_app.command("check")
+@_handles_errors
+def config_check(config: ConfigOpt = None) -> None:
+    """Validate the configuration and print it resolved, with secrets masked."""
+    from canaryflow.config import load_config
+
+    cfg = load_config(config)
+    console.print_json(json.dumps(cfg.masked()))
+    console.print(f"[green]ok[/green] {cfg.source_path}: configuration is valid "
+                  f"(hash {cfg.config_hash()})")
+
+
+@schema_app.command("probe")
+def schema_probe() -> None:
+    """Print the JSON Schema of probes/*.yaml."""
+    from canaryflow.definitions import probe_json_schema
+
+    typer.echo(json.dumps(probe_json_schema(), indent=2))
+
+
+@schema_app.command("config")
+def schema_config() -> None:
+    """Print the JSON Schema of canaryflow.toml."""
+    from canaryflow.config import Config
+
+    typer.echo(json.dumps(Config.model_json_schema(), indent=2))
+
+
+@probes_app.command("validate")
+@_handles_errors
+def probes_validate(
+    directory: Annotated[Path | None, typer.Argument(help="Probe directory (default from config).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Check every probe file; report file, line and field for each problem."""
+    from canaryflow.definitions import load_probes
+
+    if directory is None:
+        from canaryflow.config import load_config
+
+        directory = Path(load_config(config).canary.probes_dir)
+    probe_set = load_probes(directory)
+    for e in probe_set.errors:
+        err_console.print(f"[red]error[/red] {escape(e.line())}", highlight=False, soft_wrap=True)
+    console.print(
+        f"{len(probe_set.probes)} valid probe(s), {len(probe_set.errors)} problem(s) in {directory}"
+    )
+    if probe_set.errors:
+        raise typer.Exit(EXIT_USAGE)
+
+
+# --------------------------------------------------------------------------- simulator
+
+
+@app.command("simulator")
+def simulator(
+    host: Annotated[str, typer.Option(help="Interface to bind (keep it on loopback).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8765,
+    scenario: Annotated[str, typer.Option(help="Starting scenario.")] = "baseline",
+    seed: Annotated[int, typer.Option(help="Seed for deterministic replies.")] = 0,
+) -> None:
+    """Serve the bundled simulator (Anthropic Messages + OpenAI Chat/Embeddings) until Ctrl-C."""
+    from canaryflow.simulator import serve_forever
+
+    serve_forever(host=host, port=port, scenario=scenario, seed=seed)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
