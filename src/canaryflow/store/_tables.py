@@ -1,0 +1,235 @@
+"""The store's tables at the head schema version (SQLAlchemy Core).
+
+Every table has a natural key so that every write is an idempotent upsert: rerunning a run, or
+replaying a killed one, overwrites rows instead of adding them (DESIGN.md §8).
+
+The migrations in ``migrations/versions`` create exactly this schema; ``tests/store`` checks that
+the two agree, so change both together (a new revision, never an edited one).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from canaryflow.store._types import UTCDateTime
+
+__all__ = [
+    "HEAD_REVISION",
+    "OPEN_STATES",
+    "VERSION_TABLE",
+    "alerts",
+    "baselines",
+    "chart_states",
+    "incidents",
+    "item_results",
+    "metadata",
+    "review_items",
+    "runs",
+    "watermarks",
+]
+
+VERSION_TABLE = "schema_version"
+"""Alembic's version table, under the name the design gives it."""
+
+HEAD_REVISION = "0002"
+"""The newest migration; ``Store.open`` upgrades every database to it."""
+
+OPEN_STATES = ("open", "acknowledged")
+"""Incident states that still block a new incident for the same key."""
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(200), primary_key=True),
+    Column("flow", String(32), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("config_hash", String(64), nullable=False),
+    Column("as_of", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Column("status", String(16), nullable=False),
+    Column("summary", JSON, nullable=False),
+    # 0002: list_runs and baseline windows filter by (flow, model) and order by as_of.
+    Index("ix_runs_flow_model_as_of", "flow", "model", "as_of"),
+)
+
+item_results = Table(
+    "item_results",
+    metadata,
+    Column(
+        "run_id",
+        String(200),
+        ForeignKey("runs.run_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("item_id", String(300), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("flow", String(32), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("passed", Boolean),
+    Column("score", Float),
+    Column("output", Text, nullable=False),
+    Column("normalized_output", Text, nullable=False),
+    Column("checks", JSON, nullable=False),
+    Column("finish_reason", String(16), nullable=False),
+    Column("error", Text),
+    Column("error_kind", String(32)),
+    Column("latency_ms", Float),
+    Column("ttft_ms", Float),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("cost_usd", Float),
+    Column("model_returned", String(200)),
+    Column("system_fingerprint", String(200)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    # 0002: free per-item context (judge scores per dimension, feature id, category...).
+    Column("extra", JSON, nullable=False, server_default=text("'{}'")),
+)
+
+baselines = Table(
+    "baselines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("flow", String(32), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("metric", String(200), nullable=False),
+    Column("baseline_version", Integer, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("stats", JSON, nullable=False),
+    Column("window_start", UTCDateTime()),
+    Column("window_end", UTCDateTime()),
+    Column("run_ids", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("deactivated_at", UTCDateTime()),
+    Column("deactivated_reason", Text),
+    UniqueConstraint("flow", "model", "subject", "metric", "baseline_version"),
+    Index("ix_baselines_flow_model_active", "flow", "model", "active"),
+)
+
+chart_states = Table(
+    "chart_states",
+    metadata,
+    Column("flow", String(32), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("subject", String(200), primary_key=True),
+    Column("metric", String(200), primary_key=True),
+    Column("state", JSON, nullable=False),
+    Column("prev_state", JSON),
+    Column("last_run_id", String(200), nullable=False),
+    Column("last_as_of", UTCDateTime()),
+    Column("applied_run_ids", JSON, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("incident_id", String(200), primary_key=True),
+    Column("flow", String(32), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("metric_class", String(32), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("resolution", String(32)),
+    Column("resolution_note", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("opened_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("resolved_at", UTCDateTime()),
+    Column("alerts", JSON, nullable=False),
+    Column("run_ids", JSON, nullable=False),
+    Column("report_path", Text),
+    # 0002: per-sink outcome (location or error, attempts) and the ack/resolve history.
+    Column("sink_results", JSON, nullable=False, server_default=text("'{}'")),
+    Column("history", JSON, nullable=False, server_default=text("'[]'")),
+    Index("ix_incidents_key_state", "flow", "model", "subject", "metric_class", "state"),
+    # 0002: at most one open/acknowledged incident per key, even with concurrent workers.
+    Index(
+        "uq_incidents_open_key",
+        "flow",
+        "model",
+        "subject",
+        "metric_class",
+        unique=True,
+        sqlite_where=text("state IN ('open', 'acknowledged')"),
+        postgresql_where=text("state IN ('open', 'acknowledged')"),
+    ),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_key", String(300), nullable=False),
+    Column("run_id", String(200)),
+    Column("flow", String(32), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("metric", String(200), nullable=False),
+    Column("metric_class", String(32), nullable=False),
+    Column("baseline_value", Float),
+    Column("current_value", Float),
+    Column("test", Text, nullable=False),
+    Column("statistic", Float),
+    Column("p_value", Float),
+    Column("limit", Float),
+    Column("baseline_n", Integer),
+    Column("first_window", UTCDateTime()),
+    Column("as_of", UTCDateTime(), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("evidence", JSON, nullable=False),
+    Column("incident_id", String(200)),
+    UniqueConstraint("run_key", "subject", "metric"),
+    Index("ix_alerts_incident_id", "incident_id"),
+)
+
+watermarks = Table(
+    "watermarks",
+    metadata,
+    Column("source", String(500), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+review_items = Table(
+    "review_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(500), nullable=False),
+    Column("item_id", String(300), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("source", "item_id"),
+    Index("ix_review_items_status", "status"),
+)
