@@ -1,0 +1,164 @@
+"""YAML that remembers where things are, and pydantic errors mapped back to file:line: field.
+
+Shared by every format users write in YAML (probes now, golden-set headers later): load with
+:func:`load_yaml`, validate with pydantic, and turn a ``ValidationError`` into
+:class:`~canaryflow.errors.DataError` objects with :func:`validation_errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from canaryflow.errors import DataError
+
+__all__ = ["Located", "YamlDocument", "format_path", "load_yaml", "validation_errors"]
+
+Path_ = tuple[str | int, ...]
+"""A location inside a YAML document: mapping keys and sequence indices."""
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """Parsed YAML data plus the 1-based line of every key and sequence item in it."""
+
+    file: str
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+    """Line of each path: the key's line for mapping values, the item's line for list items."""
+
+    def line_of(self, path: Path_) -> int | None:
+        """The line of ``path``, or of its nearest ancestor that has one."""
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.lines:
+                return self.lines[path[:n]]
+        return None
+
+    def sub(self, path: Path_) -> Any:
+        """The data at ``path`` (KeyError/IndexError if absent)."""
+        node = self.data
+        for step in path:
+            node = node[step]
+        return node
+
+
+@dataclass(frozen=True)
+class Located:
+    """A piece of a document validated on its own, with the path it sits at."""
+
+    doc: YamlDocument
+    path: Path_
+
+    @property
+    def data(self) -> Any:
+        """The data at ``path``."""
+        return self.doc.sub(self.path)
+
+
+def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], dupes: list[tuple[Path_, int]]):
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            child = (*path, key)
+            if child in lines:
+                dupes.append((child, key_node.start_mark.line + 1))
+            lines[child] = key_node.start_mark.line + 1
+            _walk(value_node, child, lines, dupes)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            child = (*path, index)
+            lines[child] = item.start_mark.line + 1
+            _walk(item, child, lines, dupes)
+
+
+def load_yaml(text: str, file: str) -> tuple[YamlDocument | None, list[DataError]]:
+    """Parse one YAML document, keeping line numbers.
+
+    Returns the document (None when the YAML itself is broken) and the problems found: a
+    syntax error (with its line), or keys repeated within one mapping (YAML parsers silently
+    keep the last one, which hides mistakes).
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return YamlDocument(file, None, {}), []
+        lines: dict[Path_, int] = {(): node.start_mark.line + 1}
+        dupes: list[tuple[Path_, int]] = []
+        _walk(node, (), lines, dupes)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = " ".join(p for p in (exc.context, exc.problem) if p)
+        return None, [DataError(file, line, None, f"invalid YAML: {problem}")]
+    except yaml.YAMLError as exc:
+        return None, [DataError(file, None, None, f"invalid YAML: {exc}")]
+    finally:
+        loader.dispose()
+    doc = YamlDocument(file, data, lines)
+    errors = [
+        DataError(file, line, format_path(path), "duplicate key (the later value would win)")
+        for path, line in dupes
+    ]
+    return doc, errors
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """``("probes", 2, "checks", 0, "pattern")`` -> ``probes[2].checks[0].pattern``."""
+    out = ""
+    for step in path:
+        if isinstance(step, int):
+            out += f"[{step}]"
+        else:
+            out += f".{step}" if out else str(step)
+    return out
+
+
+def _data_path(data: Any, loc: Sequence[str | int]) -> Path_:
+    """Map a pydantic error location onto the real data path.
+
+    pydantic puts extra steps in ``loc`` (the tag of a discriminated union, ``function-after``
+    wrappers); steps that do not exist in the data are dropped, except a last step naming a
+    missing field, which is the field the message is about.
+    """
+    path: list[str | int] = []
+    node = data
+    for i, step in enumerate(loc):
+        if isinstance(node, dict) and step in node:
+            path.append(step)
+            node = node[step]
+        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+            path.append(step)
+            node = node[step]
+        elif i == len(loc) - 1 and isinstance(node, dict) and isinstance(step, str):
+            path.append(step)
+    return tuple(path)
+
+
+def _message(err: Any) -> str:
+    if err["type"] in {"value_error", "assertion_error"} and "error" in err.get("ctx", {}):
+        return str(err["ctx"]["error"])
+    msg: str = err["msg"]
+    if err["type"] == "missing":
+        return "required field is missing"
+    if err["type"] == "extra_forbidden":
+        return "unknown field (not allowed here)"
+    if "input" in err and err["type"] not in {"union_tag_invalid", "model_type", "dict_type"}:
+        value = repr(err["input"])
+        if len(value) <= 60:
+            msg = f"{msg}, got {value}"
+    return msg
+
+
+def validation_errors(exc: ValidationError, where: Located) -> Iterator[DataError]:
+    """One :class:`DataError` per pydantic error, located at ``file:line: field``."""
+    doc = where.doc
+    for err in exc.errors(include_url=False):
+        rel = _data_path(where.data, err["loc"])
+        path = (*where.path, *rel)
+        yield DataError(doc.file, doc.line_of(path), format_path(path) or None, _message(err))
