@@ -30,12 +30,18 @@ app = typer.Typer(
     add_completion=False,
 )
 config_app = typer.Typer(help="Inspect and validate canaryflow.toml.", no_args_is_help=True)
-schema_app = typer.Typer(help="Print the JSON Schemas of the files users write.", no_args_is_help=True)
+schema_app = typer.Typer(
+    help="Print the JSON Schemas of the files users write.", no_args_is_help=True
+)
 probes_app = typer.Typer(help="Work with probe definitions.", no_args_is_help=True)
 baseline_app = typer.Typer(help="List, show, promote and reset baselines.", no_args_is_help=True)
-incidents_app = typer.Typer(help="List, show, acknowledge and resolve incidents.", no_args_is_help=True)
+incidents_app = typer.Typer(
+    help="List, show, acknowledge and resolve incidents.", no_args_is_help=True
+)
 run_app = typer.Typer(help="Run one flow now.", no_args_is_help=True)
-backfill_app = typer.Typer(help="Run back-dated runs now (build a baseline today).", no_args_is_help=True)
+backfill_app = typer.Typer(
+    help="Run back-dated runs now (build a baseline today).", no_args_is_help=True
+)
 app.add_typer(config_app, name="config")
 app.add_typer(schema_app, name="schema")
 app.add_typer(probes_app, name="probes")
@@ -70,10 +76,14 @@ def _handles_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except (ConfigErrors, DataErrors) as exc:
             for e in exc.errors:
-                err_console.print(f"[red]error[/red] {escape(e.line())}", highlight=False, soft_wrap=True)
+                err_console.print(
+                    f"[red]error[/red] {escape(e.line())}", highlight=False, soft_wrap=True
+                )
             raise typer.Exit(EXIT_USAGE) from None
         except CanaryflowError as exc:
-            err_console.print(f"[red]error[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[red]error[/red] {escape(str(exc))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(EXIT_USAGE) from None
 
     return wrapper  # type: ignore[return-value]
@@ -100,7 +110,9 @@ def parse_interval(value: str) -> timedelta:
     try:
         return timedelta(seconds=float(value[:-1]) * units[value[-1]])
     except (KeyError, ValueError):
-        raise typer.BadParameter(f"expected an interval like 15m, 1h or 1d, got {value!r}") from None
+        raise typer.BadParameter(
+            f"expected an interval like 15m, 1h or 1d, got {value!r}"
+        ) from None
 
 
 # --------------------------------------------------------------------------- config / schema
@@ -114,8 +126,9 @@ def config_check(config: ConfigOpt = None) -> None:
 
     cfg = load_config(config)
     console.print_json(json.dumps(cfg.masked()))
-    console.print(f"[green]ok[/green] {cfg.source_path}: configuration is valid "
-                  f"(hash {cfg.config_hash()})")
+    console.print(
+        f"[green]ok[/green] {cfg.source_path}: configuration is valid (hash {cfg.config_hash()})"
+    )
 
 
 @schema_app.command("probe")
@@ -137,7 +150,9 @@ def schema_config() -> None:
 @probes_app.command("validate")
 @_handles_errors
 def probes_validate(
-    directory: Annotated[Path | None, typer.Argument(help="Probe directory (default from config).")] = None,
+    directory: Annotated[
+        Path | None, typer.Argument(help="Probe directory (default from config).")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Check every probe file; report file, line and field for each problem."""
@@ -162,7 +177,9 @@ def probes_validate(
 
 @app.command("simulator")
 def simulator(
-    host: Annotated[str, typer.Option(help="Interface to bind (keep it on loopback).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (keep it on loopback).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8765,
     scenario: Annotated[str, typer.Option(help="Starting scenario.")] = "baseline",
     seed: Annotated[int, typer.Option(help="Seed for deterministic replies.")] = 0,
@@ -171,6 +188,206 @@ def simulator(
     from canaryflow.simulator import serve_forever
 
     serve_forever(host=host, port=port, scenario=scenario, seed=seed)
+
+
+# --------------------------------------------------------------------------- running flows
+
+
+def _project_root(config: Path | None) -> Path:
+    from canaryflow.config import config_path
+
+    return config_path(config).resolve().parent
+
+
+def _load_flow(root: Path, name: str) -> Any:
+    """Load a flow by entrypoint (``flows/canary.py:hourly_canary``), as Prefect does."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    file, func = name.split(":")
+    path = root / "flows" / file
+    if not path.exists():
+        raise CanaryflowError(f"{path}: flow file not found (run from your canaryflow project)")
+    return load_flow_from_entrypoint(f"{path}:{func}")
+
+
+def _quiet_prefect() -> None:
+    """Keep the terminal to a one-screen summary; the Prefect UI has the full logs."""
+    import os
+
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def _summary_table(rows: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("model", "phase", "status", "passed", "errors", "fingerprint", "incidents"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        s = r.get("summary", {})
+        table.add_row(
+            escape(str(r.get("model"))),
+            str(s.get("phase", "")),
+            str(r.get("status", "")),
+            f"{s.get('passed', 0)}/{s.get('evaluated', 0)}",
+            f"{s.get('errors', 0)} ({s.get('error_rate', 0):.0%})",
+            escape(str(s.get("fingerprint") or "-")),
+            escape(
+                ", ".join(
+                    f"{i} ({a})"
+                    for i, a in zip(
+                        r.get("incidents", []), r.get("incident_actions", []), strict=False
+                    )
+                )
+                or "-"
+            ),
+        )
+    return table
+
+
+def _outcome_row(o: Any) -> dict[str, Any]:
+    return {
+        "model": o.run.model,
+        "run_id": o.run.run_id,
+        "status": o.run.status,
+        "summary": o.summary,
+        "incidents": [c.incident.incident_id for c in o.incidents],
+        "incident_actions": [c.action for c in o.incidents],
+        "report": o.summary.get("report"),
+    }
+
+
+@run_app.command("canary")
+@_handles_errors
+def run_canary_cmd(
+    config: ConfigOpt = None,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="Model key(s) to probe (repeatable).")
+    ] = None,
+    probes: Annotated[
+        Path | None, typer.Option(help="Probe directory (default from config).")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Record the run at this time (ISO 8601).")
+    ] = None,
+) -> None:
+    """Run the hourly canary flow now; exit 1 if an incident was opened or updated."""
+    from canaryflow.config import load_config
+
+    cfg = load_config(config)
+    cfg.model_keys(model or cfg.canary.models)
+    _quiet_prefect()
+    flow = _load_flow(_project_root(config), "canary.py:hourly_canary")
+    with console.status("Running the hourly canary (Prefect flow; first start takes ~15 s)..."):
+        rows = flow(
+            models=model or None,
+            probes=str(probes) if probes else None,
+            as_of=parse_timestamp(as_of),
+            config_path=cfg.source_path,
+        )
+    console.print(_summary_table(rows, "hourly canary"))
+    for r in rows:
+        if r.get("report"):
+            console.print(f"report: {escape(r['report'])}")
+    raise typer.Exit(EXIT_INCIDENT if any(r["incidents"] for r in rows) else EXIT_OK)
+
+
+@backfill_app.command("canary")
+@_handles_errors
+def backfill_canary_cmd(
+    runs: Annotated[int, typer.Option(min=1, help="Number of back-dated runs.")],
+    every: Annotated[str, typer.Option(help="Interval between runs (15m, 1h, 1d).")] = "1h",
+    end: Annotated[
+        str | None, typer.Option(help="Time of the last run (ISO 8601; default now).")
+    ] = None,
+    config: ConfigOpt = None,
+    model: Annotated[list[str] | None, typer.Option("--model", "-m")] = None,
+    probes: Annotated[Path | None, typer.Option(help="Probe directory.")] = None,
+) -> None:
+    """Run N back-dated canaries in one process (build a baseline now, not in a day)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from canaryflow.runs import backfill_canary, open_workspace
+
+    ws = open_workspace(config)
+    step = parse_interval(every)
+    last: list[Any] = []
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        bar = progress.add_task("backfilling canary runs", total=runs)
+
+        def on_run(i: int, outcomes: list[Any]) -> None:
+            last[:] = outcomes
+            progress.advance(bar)
+
+        backfill_canary(
+            ws,
+            runs=runs,
+            every=step,
+            end=parse_timestamp(end),
+            models=model or None,
+            probes_dir=probes,
+            on_run=on_run,
+        )
+    rows = [_outcome_row(o) for o in last]
+    console.print(_summary_table(rows, f"last of {runs} backfilled runs"))
+    raise typer.Exit(EXIT_INCIDENT if any(r["incidents"] for r in rows) else EXIT_OK)
+
+
+@app.command("demo")
+@_handles_errors
+def demo(
+    days: Annotated[int, typer.Option(min=1, help="Simulated days of baseline history.")] = 3,
+    rate: Annotated[float, typer.Option(help="Share of EU dates (day <= 12) transposed.")] = 0.3,
+    max_hours: Annotated[int, typer.Option(help="Give up after this many hourly runs.")] = 12,
+    config: ConfigOpt = None,
+) -> None:
+    """The whole story offline: a baseline, a silent model update, canaryflow catching it."""
+    from canaryflow.demo import run_demo
+
+    _quiet_prefect()
+    result = run_demo(
+        config_path=config,
+        days=days,
+        rate=rate,
+        max_hours=max_hours,
+        console=console,
+        flow_loader=lambda root: _load_flow(root, "canary.py:hourly_canary"),
+    )
+    raise typer.Exit(EXIT_OK if result.detected else EXIT_INCIDENT)
+
+
+@app.command("serve")
+@_handles_errors
+def serve_cmd(
+    config: ConfigOpt = None,
+    limit: Annotated[int, typer.Option(help="Maximum concurrent flow runs.")] = 4,
+) -> None:
+    """Register the scheduled deployments (cron from canaryflow.toml) and execute their runs."""
+    from prefect import serve
+
+    from canaryflow.config import load_config
+
+    cfg = load_config(config)
+    root = _project_root(config)
+    flow = _load_flow(root, "canary.py:hourly_canary")
+    deployment = flow.to_deployment(
+        name="hourly-canary",
+        cron=cfg.schedules.canary,
+        timezone=cfg.schedules.timezone,
+        parameters={"config_path": str(Path(cfg.source_path or "canaryflow.toml").resolve())},
+        tags=["canaryflow", "canary"],
+        description="Hourly canary probes against every configured model.",
+    )
+    console.print(
+        f"serving [bold]hourly-canary[/bold] on cron {escape(cfg.schedules.canary)} "
+        f"({escape(cfg.schedules.timezone)}); Ctrl-C to stop"
+    )
+    serve(deployment, limit=limit)
 
 
 def main() -> None:

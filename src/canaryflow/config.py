@@ -84,15 +84,14 @@ class ModelConfig(_Section):
     stream: bool = False
     """Stream replies to measure time to first token and inter-token gaps."""
 
-    @model_validator(mode="after")
-    def _key_for_real_providers(self) -> ModelConfig:
-        if self.provider in ("anthropic", "openai") and self.api_key_env is not None:
-            if not self.api_key_env.replace("_", "").isalnum():
-                raise ValueError(
-                    "api_key_env must be an environment variable NAME (letters, digits, _), "
-                    "not a key"
-                )
-        return self
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_var_name(cls, name: str | None) -> str | None:
+        if name is not None and not name.replace("_", "").isalnum():
+            raise ValueError(
+                "expected the NAME of an environment variable (letters, digits, _), not a key"
+            )
+        return name
 
 
 class StoreConfig(_Section):

@@ -1,0 +1,221 @@
+"""Turn one model's canary evaluation into a Report (Markdown + JSON + charts + artifacts)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from canaryflow.errors import DataError
+from canaryflow.records import RunRecord
+from canaryflow.reports import (
+    Chart,
+    ErrorInfo,
+    Example,
+    KnownFailure,
+    Report,
+    SubjectResult,
+    write_report,
+)
+from canaryflow.runs._canary_detect import CanaryEvaluation
+from canaryflow.runs._workspace import Workspace
+
+__all__ = ["build_canary_report", "publish_canary_artifacts", "write_canary_report"]
+
+log = logging.getLogger("canaryflow")
+
+
+def _verdict(run: RunRecord, ev: CanaryEvaluation, changes: Sequence[Any]) -> str:
+    if run.status == "degraded":
+        return "degraded"
+    if ev.phase == "warmup":
+        return "warmup"
+    if ev.alerts or changes:
+        return "alert"
+    return "healthy"
+
+
+def _charts(ws: Workspace, run: RunRecord, ev: CanaryEvaluation) -> list[Chart]:
+    """Plot the latency EWMA chart and the pass-rate CUSUMs (only when there is history)."""
+    if ev.phase != "monitor":
+        return []
+    from canaryflow.reports import plot_control_chart
+
+    out_dir = ws.reports_dir / "canary" / "charts"
+    out: list[Chart] = []
+    stamp = f"{run.as_of:%Y%m%dT%H%M}"
+    try:
+        if len(ev.latency_history) >= 2:
+            path = out_dir / f"{run.model}-{stamp}-latency.png"
+            plot_control_chart(
+                ev.latency_history,
+                title=f"{run.model}: median latency (EWMA)",
+                unit="log(ms) of the per-run median latency",
+                baseline_mean=None,
+                out_path=path,
+            )
+            out.append(Chart(title="Median latency, EWMA", path=str(path), unit="log(ms)"))
+        alarmed = {a.subject for a in ev.alerts}
+        for fam in ev.pass_history:
+            hist = fam["history"]
+            if fam["family"] not in alarmed or len(hist) < 2:
+                continue
+            path = out_dir / f"{run.model}-{stamp}-{fam['family']}-cusum.png"
+            points = [
+                {"as_of": h["as_of"], "value": h["statistic"], "statistic": h["statistic"],
+                 "upper": h["limit"], "lower": 0.0, "alarm": h["alarm"]}
+                for h in hist
+            ]
+            plot_control_chart(
+                points,
+                title=f"{run.model}: {fam['family']} failures, Bernoulli CUSUM",
+                unit="cumulative log-likelihood ratio (failures vs baseline)",
+                baseline_mean=0.0,
+                out_path=path,
+            )
+            out.append(
+                Chart(title=f"{fam['family']} Bernoulli CUSUM", path=str(path), unit="LLR")
+            )
+    except Exception as exc:  # a plot must never sink a run's report
+        log.warning("chart rendering failed: %s", exc)
+    return out
+
+
+def build_canary_report(
+    ws: Workspace,
+    run: RunRecord,
+    ev: CanaryEvaluation,
+    changes: Sequence[Any],
+    probe_errors: Sequence[DataError] = (),
+) -> Report:
+    """The report of one model's canary run."""
+    s = run.summary
+    lines = [
+        f"model `{run.model}` ({ws.config.models[run.model].model}), run {run.run_id}, "
+        f"as of {run.as_of:%Y-%m-%d %H:%M} UTC",
+        f"{s.get('passed', 0)}/{s.get('evaluated', 0)} probe attempts passed; "
+        f"{s.get('errors', 0)} call errors ({s.get('error_rate', 0):.1%}); "
+        f"cost ${s.get('cost_usd', 0):.4f}",
+    ]
+    if ev.phase == "warmup":
+        lines.extend(ev.notes)
+    if ev.fingerprint is not None:
+        lines.append("fingerprint: " + ev.fingerprint.sentence())
+    for c in changes:
+        lines.append(f"incident {c.incident.incident_id} {c.action}: {c.incident.title}")
+    results = [
+        SubjectResult(
+            subject=f.family,
+            metric="pass_rate",
+            unit="fraction of attempts",
+            baseline_value=f.baseline_rate,
+            current_value=f.rate,
+            ci_low=f.ci_low,
+            ci_high=f.ci_high,
+            test="fisher one-sided + BH; Bernoulli CUSUM across runs",
+            p_value=f.p_adjusted,
+            verdict={"regression": "regression", "pass": "ok", "inconclusive": "inconclusive",
+                     "no-data": "error"}.get(f.verdict, "ok"),
+            n=f.n,
+            baseline_n=f.baseline_n,
+            detail=(
+                f"power {f.power:.2f} to see a {ws.config.alerts.min_detectable_drop:.0%} drop"
+                if f.power is not None else ""
+            )
+            + (
+                f"; CUSUM {f.cusum_statistic:.2f}/{f.cusum_limit:.2f}"
+                if f.cusum_statistic is not None and f.cusum_limit is not None else ""
+            ),
+        )
+        for f in ev.families
+    ]
+    fp_text = ""
+    if ev.fingerprint is not None:
+        fp = ev.fingerprint
+        fp_text = fp.sentence() + (
+            "; checks still pass" if not ev.newly_failing and not ev.alerts else ""
+        )
+        if fp.new_system_fingerprints:
+            fp_text += f"; new system_fingerprint(s): {', '.join(fp.new_system_fingerprints)}"
+        if fp.new_model_names:
+            fp_text += f"; new returned model name(s): {', '.join(fp.new_model_names)}"
+        if fp.probes_changed:
+            fp_text += f". Changed probes: {', '.join(fp.probes_changed[:20])}"
+    examples = [
+        Example(
+            item_id=f"{e['item_id']}#{e['attempt']}",
+            subject=e["family"],
+            output=e["output"],
+            reason=e["reason"],
+        )
+        for e in ev.failing_examples[:20]
+    ]
+    if ev.fingerprint is not None:
+        examples.extend(
+            Example(item_id=x["probe"], subject="fingerprint", output=x["after"],
+                    before=x["before"], reason="output left the baseline's modal output")
+            for x in ev.fingerprint.examples[:10]
+        )
+    errors = []
+    if s.get("errors"):
+        for kind, count in sorted(s.get("error_kinds", {}).items()):
+            errors.append(
+                ErrorInfo(kind=kind, count=count, rate=count / max(s.get("attempts", 1), 1),
+                          limit=ws.config.alerts.max_error_rate)
+            )
+    for line in probe_errors:
+        errors.append(ErrorInfo(kind="probe_file", count=1, message=line.line()))
+    notes = list(ev.notes if ev.phase == "monitor" else ())
+    if ev.latency and ev.latency.get("calibration"):
+        notes.append(f"latency chart: {ev.latency['calibration']}")
+    return Report(
+        kind="canary",
+        title=f"Canary: {run.model} at {run.as_of:%Y-%m-%d %H:%M} UTC",
+        run=run,
+        verdict=_verdict(run, ev, changes),  # type: ignore[arg-type]
+        summary=tuple(lines),
+        results=tuple(results),
+        alerts=ev.alerts,
+        fingerprint=fp_text,
+        known_failures=tuple(
+            KnownFailure(
+                item_id=k["probe"], subject=k["family"],
+                reason=f"fails in the baseline ({k['baseline_rate']:.0%} pass over "
+                f"{k['baseline_n']}); now {k['current']}",
+            )
+            for k in ev.known_failures
+        ),
+        errors=tuple(errors),
+        degraded_reason=(
+            f"{s.get('errors')} of {s.get('attempts')} calls failed after retries"
+            if run.status == "degraded" else ""
+        ),
+        charts=tuple(_charts(ws, run, ev)),
+        examples=tuple(examples),
+        notes=tuple(notes),
+    )
+
+
+def write_canary_report(
+    ws: Workspace,
+    run: RunRecord,
+    ev: CanaryEvaluation,
+    changes: Sequence[Any],
+    probe_errors: Sequence[DataError] = (),
+) -> Any:
+    """Build and write the report under ``reports/canary/``; returns its paths."""
+    report = build_canary_report(ws, run, ev, changes, probe_errors)
+    return write_report(report, ws.reports_dir, junit=ws.config.reports.junit)
+
+
+def publish_canary_artifacts(outcome: Any) -> None:
+    """Publish the written report as Prefect artifacts (inside a flow run only)."""
+    from canaryflow.reports import Report, publish_artifacts
+
+    paths = outcome.report_paths
+    if paths is None or os.environ.get("CANARYFLOW_NO_ARTIFACTS"):
+        return
+    report = Report.model_validate_json(Path(paths.json).read_text(encoding="utf-8"))
+    publish_artifacts(report, paths)

@@ -1,0 +1,98 @@
+"""Send probes to one model and turn each attempt into an ItemResult.
+
+Every attempt is recorded, including failed calls: a provider error becomes an ItemResult with
+``passed=None`` and the error text, never a pass or a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+
+from canaryflow.checks import normalize_output, run_checks
+from canaryflow.config import ModelConfig, SimulatorConfig
+from canaryflow.definitions import Probe
+from canaryflow.providers import make_client
+from canaryflow.records import Completion, CompletionRequest, ItemResult
+
+__all__ = ["probe_model", "to_item"]
+
+
+def to_item(
+    probe: Probe,
+    attempt: int,
+    completion: Completion,
+    *,
+    run_id: str,
+    model_key: str,
+    as_of: datetime,
+) -> ItemResult:
+    """One probe attempt as a stored result: checks applied only when the call succeeded."""
+    family = probe.tags[0] if probe.tags else "untagged"
+    if completion.ok:
+        checks = run_checks(probe, completion)
+        passed: bool | None = all(c.passed for c in checks)
+    else:
+        checks = ()
+        passed = None
+    output = completion.text
+    if completion.tool_calls:
+        calls = "; ".join(f"{c.name}({c.arguments})" for c in completion.tool_calls)
+        output = f"{output}\n[tool call] {calls}".strip()
+    return ItemResult(
+        run_id=run_id,
+        item_id=probe.id,
+        attempt=attempt,
+        flow="canary",
+        model=model_key,
+        subject=family,
+        passed=passed,
+        output=output,
+        normalized_output=normalize_output(output) if completion.ok else "",
+        checks=checks,
+        finish_reason=completion.finish_reason,
+        error=completion.error,
+        error_kind=completion.error_kind,
+        latency_ms=completion.latency_ms,
+        ttft_ms=completion.ttft_ms,
+        input_tokens=completion.input_tokens,
+        output_tokens=completion.output_tokens,
+        cost_usd=completion.cost_usd,
+        model_returned=completion.model_returned,
+        system_fingerprint=completion.system_fingerprint,
+        created_at=as_of,
+        extra={"tags": list(probe.tags), "attempts": completion.attempts},
+    )
+
+
+async def _probe_async(
+    model_key: str,
+    model_cfg: ModelConfig,
+    simulator: SimulatorConfig,
+    probes: Sequence[Probe],
+) -> list[tuple[Probe, int, Completion]]:
+    jobs: list[tuple[Probe, int, CompletionRequest]] = []
+    for probe in probes:
+        request = probe.to_request()
+        for attempt in range(probe.repetitions):
+            jobs.append((probe, attempt, request))
+    async with make_client(model_key, model_cfg, simulator=simulator) as client:
+        completions = await asyncio.gather(*(client.complete(req) for _, _, req in jobs))
+    return [(p, a, c) for (p, a, _), c in zip(jobs, completions, strict=True)]
+
+
+def probe_model(
+    model_key: str,
+    model_cfg: ModelConfig,
+    simulator: SimulatorConfig,
+    probes: Sequence[Probe],
+    *,
+    run_id: str,
+    as_of: datetime,
+) -> list[ItemResult]:
+    """Send every probe ``repetitions`` times (bounded concurrency in the client)."""
+    results = asyncio.run(_probe_async(model_key, model_cfg, simulator, probes))
+    return [
+        to_item(p, a, c, run_id=run_id, model_key=model_key, as_of=as_of) for p, a, c in results
+    ]

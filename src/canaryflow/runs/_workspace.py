@@ -1,0 +1,67 @@
+"""What a run needs around it: the configuration, the store, the sinks and where reports go.
+
+A Workspace is cheap to build and holds no state of its own beyond handles, so flows on
+several workers each build their own (all state lives in the store).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from canaryflow.config import Config, load_config
+from canaryflow.store import Store
+
+__all__ = ["Workspace", "open_workspace"]
+
+
+class Workspace:
+    """Configuration + store + incident plumbing for one process."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    @cached_property
+    def store(self) -> Store:
+        """The results store named by ``[store] url``."""
+        return Store.open(self.config.store.url)
+
+    @property
+    def reports_dir(self) -> Path:
+        """Root of the report tree (``[reports] dir``)."""
+        return Path(self.config.reports.dir)
+
+    def sinks(self, context: dict[str, Any] | None = None) -> list[Any]:
+        """The configured incident sinks; the file sink is always first."""
+        from canaryflow.incidents._sinks import FileSink, GitHubIssueSink, WebhookSink
+
+        ctx = context or {}
+        sinks: list[Any] = [FileSink(self.config.sinks.file.dir, context_provider=lambda _i: ctx)]
+        hook = self.config.sinks.webhook
+        if hook is not None and os.environ.get(hook.url_env):
+            sinks.append(WebhookSink(os.environ[hook.url_env]))
+        gh = self.config.sinks.github
+        if gh is not None and os.environ.get(gh.token_env):
+            sinks.append(GitHubIssueSink(gh.repo, os.environ[gh.token_env], labels=gh.labels))
+        return sinks
+
+    def incidents(self, context: dict[str, Any] | None = None) -> Any:
+        """An IncidentManager writing to the store and the configured sinks."""
+        from canaryflow.incidents._manager import IncidentManager
+
+        return IncidentManager(self.store, self.sinks(context))
+
+    def open_incident_run_ids(self, flow: str, model: str) -> set[str]:
+        """Runs that contributed to an open or acknowledged incident (never baseline data)."""
+        out: set[str] = set()
+        for inc in self.store.list_incidents(flow=flow, model=model):
+            if inc.state != "resolved":
+                out.update(inc.run_ids)
+        return out
+
+
+def open_workspace(config_path: str | os.PathLike[str] | None = None) -> Workspace:
+    """Load the configuration (raising ConfigErrors) and build a Workspace."""
+    return Workspace(load_config(config_path))
