@@ -50,6 +50,7 @@ from canaryflow.checks._text import (
     MaxWordsCheck,
     MinWordsCheck,
     NotContainsCheck,
+    NotRegexCheck,
     RegexCheck,
     count_words,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "MinWordsCheck",
     "NoRefusalCheck",
     "NotContainsCheck",
+    "NotRegexCheck",
     "NumberCheck",
     "REFUSAL_PATTERNS",
     "RefusalCheck",
@@ -94,6 +96,7 @@ AnyCheck = Annotated[
     | ContainsCheck
     | NotContainsCheck
     | RegexCheck
+    | NotRegexCheck
     | JsonValidCheck
     | JsonSchemaCheck
     | JsonPathCheck

@@ -16,6 +16,7 @@ __all__ = [
     "MaxWordsCheck",
     "MinWordsCheck",
     "NotContainsCheck",
+    "NotRegexCheck",
     "RegexCheck",
     "count_words",
 ]
@@ -142,6 +143,26 @@ class RegexCheck(Check):
         if m:
             return self._result(True, m.group(0), f"{how} for /{self.pattern}/")
         return self._result(False, None, f"no {how} for /{self.pattern}/ in {_excerpt(output)!r}")
+
+
+@register_check
+class NotRegexCheck(RegexCheck):
+    """The output does not match a regular expression (e.g. no English words in a French reply)."""
+
+    type: Literal["not_regex"] = "not_regex"  # type: ignore[assignment]
+
+    def run(self, output: str, extras: CheckInput = NO_EXTRAS) -> CheckResult:
+        """Pass when the pattern is not found; value is the offending match, if any."""
+        m = (
+            self.compiled.fullmatch(output.strip())
+            if self.fullmatch
+            else self.compiled.search(output)
+        )
+        if m:
+            return self._result(
+                False, m.group(0), f"forbidden match {m.group(0)!r} for /{self.pattern}/"
+            )
+        return self._result(True, None, f"no match for /{self.pattern}/, as required")
 
 
 def count_words(text: str) -> int:

@@ -379,4 +379,4 @@ def probe_json_schema() -> dict[str, Any]:
 
 def render_probe_schema() -> str:
     """:func:`probe_json_schema` as the committed file's text (2-space JSON, final newline)."""
-    return json.dumps(probe_json_schema(), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(probe_json_schema(), indent=2) + "\n"
