@@ -669,14 +669,20 @@ class Store:
         location: str | None = None,
         error: str | None = None,
         attempts: int = 1,
+        incident_version: str | None = None,
         conn: Connection | None = None,
     ) -> None:
-        """Record what a sink did with an incident (its location, or its last error)."""
+        """Record what a sink did with an incident (its location, or its last error).
+
+        ``incident_version`` names the state of the incident that was published (its
+        ``updated_at``), so a rerun can tell whether a sink already has the latest.
+        """
         entry = {
             "ok": error is None,
             "location": location,
             "error": error,
             "attempts": attempts,
+            "incident_version": incident_version,
             "at": utcnow().isoformat(),
         }
         key = incidents.c.incident_id == incident_id
@@ -687,7 +693,7 @@ class Store:
             c.execute(update(incidents).where(key).values(sink_results=results))
 
     def sink_results(self, incident_id: str) -> dict[str, dict[str, Any]]:
-        """Per sink: ``ok``, ``location``, ``error``, ``attempts``, ``at`` (ISO time)."""
+        """Per sink: ``ok``, ``location``, ``error``, ``attempts``, ``incident_version``, ``at``."""
         stmt = select(incidents.c.sink_results).where(incidents.c.incident_id == incident_id)
         with self._read() as c:
             return dict(c.execute(stmt).scalar() or {})
