@@ -8,9 +8,9 @@ from canaryflow.records import ToolCall, ToolSpec
 from canaryflow.simulator.testing import ask, run
 
 PROTOCOLS = ["anthropic", "openai"]
-WEATHER = ToolSpec(
-    name="get_weather",
-    description="Current weather for a city",
+HOTEL = ToolSpec(
+    name="zz_find_hotel",
+    description="Find a hotel in a city",
     parameters={"type": "object", "properties": {"city": {"type": "string"}}},
 )
 
@@ -72,11 +72,11 @@ def test_latency_regression_raises_ttft(client_for, sim, protocol: str) -> None:
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("stream", [False, True])
 def test_tool_calls(client_for, protocol: str, stream: bool) -> None:
-    req = ask("Use get_weather to tell me the weather in Paris", tools=(WEATHER,), stream=stream)
+    req = ask("Use zz_find_hotel to find me a hotel in Paris", tools=(HOTEL,), stream=stream)
     c = run(client_for(protocol).complete(req))
     assert c.ok, c.error
     assert c.finish_reason == "tool_use"
-    assert c.tool_calls == (ToolCall(name="get_weather", arguments={"city": "Paris"}),)
+    assert c.tool_calls == (ToolCall(name="zz_find_hotel", arguments={"city": "Paris"}),)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

@@ -498,6 +498,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         if plan.outcome == "timeout" and self.server.stop_event.wait(plan.sleep_s):
+            self.close_connection = True  # stopping: drop the stalled request
             return
         stream = bool(body.get("stream"))
         if stream:
@@ -512,6 +513,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         delay = plan.ttft_s + plan.per_token_s * max(0, plan.output_tokens - 1)
         if delay > 0 and self.server.stop_event.wait(delay):
+            self.close_connection = True
             return
         if plan.outcome == "malformed":
             self._send_bytes(200, _malformed_body(protocol, plan), headers)
