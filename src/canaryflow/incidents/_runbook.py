@@ -97,6 +97,8 @@ class RunbookContext(_Frozen):
     """The model id to pin back to, when known."""
     config_file: str = "canaryflow.toml"
     chart_path: str | None = None
+    chart_unit: str | None = None
+    """What the chart's y axis measures (``pass rate``, ``ms, p95``)."""
     golden_set: str | None = None
     """The golden set the learn step adds the failing cases to."""
     baseline_n: int | None = None

@@ -76,16 +76,20 @@ def _render(
     chart_base: Path | None = None,
 ) -> tuple[RenderedIncident, Runbook]:
     ctx = context_provider(incident, alerts) if context_provider else RunbookContext()
+    path = ctx.chart_path
+    if path and chart_base is not None and not path.startswith(("http://", "https://")):
+        # Link the chart relative to the report so the Markdown works wherever it is opened.
+        try:
+            path = os.path.relpath(Path(path).resolve(), chart_base.resolve())
+        except ValueError:  # pragma: no cover - another drive on Windows
+            pass
+        ctx = ctx.model_copy(update={"chart_path": path})
     runbook = build_runbook(incident, alerts, ctx)
     charts: list[Chart] = []
     if runbook.chart_path:
-        path = runbook.chart_path
-        if chart_base is not None and not path.startswith(("http://", "https://")):
-            try:
-                path = os.path.relpath(Path(path).resolve(), chart_base.resolve())
-            except ValueError:  # pragma: no cover - another drive on Windows
-                pass
-        charts.append(Chart(title=f"{incident.subject} control chart", path=path, unit="see axis"))
+        title = f"{incident.subject} control chart"
+        unit = ctx.chart_unit or "unit on the y axis"
+        charts.append(Chart(title=title, path=runbook.chart_path, unit=unit))
     return render_incident(incident, alerts, runbook, charts), runbook
 
 

@@ -32,6 +32,20 @@ def safe_filename(text: str, fallback: str = "unknown") -> str:
     return cleaned[:100] or fallback
 
 
+def _relative_charts(report: Report, folder: Path) -> Report:
+    """Chart paths relative to the report's folder (the Markdown and JSON live there)."""
+    charts = []
+    for chart in report.charts:
+        path = chart.path
+        if not path.startswith(("http://", "https://")):
+            try:
+                path = os.path.relpath(Path(path).resolve(), folder.resolve())
+            except ValueError:  # pragma: no cover - another drive on Windows
+                pass
+        charts.append(chart.model_copy(update={"path": Path(path).as_posix()}))
+    return report.model_copy(update={"charts": tuple(charts)})
+
+
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -45,7 +59,9 @@ def write_report(
 
     The timestamp is the run's ``as_of`` in UTC (``20240403T100000Z``), so rewriting the report
     of the same run replaces its files (idempotent). ``latest-<model>.md`` and ``.json`` are
-    refreshed. When ``$GITHUB_STEP_SUMMARY`` is set, the Markdown is appended to it.
+    refreshed. Chart paths (absolute or relative to the working directory) are rewritten
+    relative to the report's folder in both files. When ``$GITHUB_STEP_SUMMARY`` is set, the
+    Markdown is appended to it.
 
     Args:
         report: The report.
@@ -59,7 +75,8 @@ def write_report(
     stamp = report.as_of.strftime("%Y%m%dT%H%M%SZ")
     stem = f"{stamp}-{model}"
     md_path, json_path = folder / f"{stem}.md", folder / f"{stem}.json"
-    markdown = render_markdown(report, budget=budget, base_dir=folder, json_name=json_path.name)
+    report = _relative_charts(report, folder)
+    markdown = render_markdown(report, budget=budget, json_name=json_path.name)
     json_text = render_json(report)
     _atomic_write(md_path, markdown)
     _atomic_write(json_path, json_text)
