@@ -158,7 +158,14 @@ def _message(err: Any) -> str:
 def validation_errors(exc: ValidationError, where: Located) -> Iterator[DataError]:
     """One :class:`DataError` per pydantic error, located at ``file:line: field``."""
     doc = where.doc
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    deeper = [tuple(e["loc"]) for e in errors]
+    for err in errors:
+        loc = tuple(err["loc"])
+        # pydantic also reports "at least 1 item" for a list whose only items were invalid;
+        # the items' own errors say what is wrong.
+        if err["type"] == "too_short" and any(d[: len(loc)] == loc and d != loc for d in deeper):
+            continue
         rel = _data_path(where.data, err["loc"])
         path = (*where.path, *rel)
         yield DataError(doc.file, doc.line_of(path), format_path(path) or None, _message(err))
