@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
 from canaryflow.baselines import MetricStats, incident_promoter
 from canaryflow.errors import CanaryflowError
@@ -17,9 +19,20 @@ from canaryflow.store import Store
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(f"sqlite:///{tmp_path}/cf.db") as s:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store on SQLite, and on PostgreSQL when CANARYFLOW_TEST_POSTGRES_URL is set."""
+    url = f"sqlite:///{tmp_path}/cf.db"
+    if request.param == "postgresql":
+        url = os.environ.get("CANARYFLOW_TEST_POSTGRES_URL", "")
+        if not url:
+            pytest.skip("CANARYFLOW_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped")
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+            conn.exec_driver_sql("CREATE SCHEMA public")
+        engine.dispose()
+    with Store.open(url) as s:
         yield s
 
 
@@ -309,3 +322,28 @@ def test_sink_protocol_and_unique_names(store: Store) -> None:
     assert isinstance(RecordingSink(), Sink)
     with pytest.raises(CanaryflowError, match="unique"):
         IncidentManager(store, [RecordingSink(), RecordingSink()])
+
+
+def test_concurrent_workers_file_one_incident_per_key(store: Store) -> None:
+    import threading
+
+    workers = [IncidentManager(Store.open(store.engine.url.render_as_string(False))) for _ in "ab"]
+    errors: list[BaseException] = []
+
+    def work(m: IncidentManager, offset: int) -> None:
+        try:
+            for i in range(6):
+                m.handle([alert(f"r{offset}-{i}", i)])
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(m, n)) for n, m in enumerate(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for m in workers:
+        m.store.close()
+    assert errors == []
+    (inc,) = store.list_incidents()
+    assert len(inc.run_ids) == 12 and len(inc.alerts) == 12

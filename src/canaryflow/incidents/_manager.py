@@ -201,7 +201,7 @@ class IncidentManager:
             for a in group:
                 filed = self.store.alert_incident_id(a, conn=conn)
                 if filed is not None:
-                    current = self.store.get_incident(filed, conn=conn)
+                    current = self.store.get_incident(filed, conn=conn, for_update=True)
                     break
             if current is not None and current.state == "resolved":
                 # These alerts were filed under an incident that has since been resolved:
@@ -209,7 +209,7 @@ class IncidentManager:
                 logger.info("alerts already filed under resolved %s", current.incident_id)
                 return None
             if current is None:
-                current = self.store.open_incident(*first.key, conn=conn)
+                current = self.store.open_incident(*first.key, conn=conn, for_update=True)
             latest = max(a.as_of for a in group)
             run_ids = [a.run_id for a in group if a.run_id]
             if current is None:
@@ -240,7 +240,10 @@ class IncidentManager:
                     incident = incident.model_copy(
                         update={"updated_at": max(current.updated_at, latest)}
                     )
-            self.store.save_incident(incident, conn=conn)
+            if action == "opened":
+                self.store.create_incident(incident, conn=conn)
+            else:
+                self.store.save_incident(incident, conn=conn)
             for a in group:
                 self.store.save_alert(a, incident.incident_id, conn=conn)
             if action == "opened" or incident != current:

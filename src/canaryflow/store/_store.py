@@ -575,9 +575,27 @@ class Store:
         with self._tx(conn) as c:
             _upsert(c, incidents, [cv.incident_row(incident)], ["incident_id"])
 
-    def get_incident(self, incident_id: str, *, conn: Connection | None = None) -> Incident | None:
-        """The incident ``incident_id``, or None."""
+    def create_incident(self, incident: Incident, *, conn: Connection | None = None) -> None:
+        """Insert a new incident; unlike ``save_incident`` it never overwrites one.
+
+        Raises:
+            StoreError: the id is taken, or another incident is open for the same key (two
+                workers raced to open it: the loser retries and finds the winner's).
+        """
+        with self._tx(conn) as c:
+            c.execute(insert(incidents).values(**cv.incident_row(incident)))
+
+    def get_incident(
+        self, incident_id: str, *, conn: Connection | None = None, for_update: bool = False
+    ) -> Incident | None:
+        """The incident ``incident_id``, or None.
+
+        ``for_update`` (with ``conn``) locks the row until the transaction ends (PostgreSQL;
+        SQLite write transactions are already exclusive).
+        """
         stmt = select(incidents).where(incidents.c.incident_id == incident_id)
+        if for_update:
+            stmt = stmt.with_for_update()
         if conn is not None:
             row = conn.execute(stmt).mappings().first()
         else:
@@ -593,8 +611,9 @@ class Store:
         metric_class: str,
         *,
         conn: Connection | None = None,
+        for_update: bool = False,
     ) -> Incident | None:
-        """The open or acknowledged incident for a key, or None."""
+        """The open or acknowledged incident for a key, or None (``for_update``: lock it)."""
         stmt = (
             select(incidents)
             .where(
@@ -607,6 +626,8 @@ class Store:
             .order_by(incidents.c.opened_at.desc())
             .limit(1)
         )
+        if for_update:
+            stmt = stmt.with_for_update()
         if conn is not None:
             row = conn.execute(stmt).mappings().first()
         else:
