@@ -73,6 +73,7 @@ def test_timeout_is_retried_then_recorded(client_for, sim, protocol: str, stream
     t0 = time.perf_counter()
     c = run(client.complete(ask("say pong", stream=stream)))
     assert (c.error_kind, c.attempts) == ("timeout", 2)
+    assert c.error and "Timeout" in c.error
     assert time.perf_counter() - t0 < 2.5
 
 

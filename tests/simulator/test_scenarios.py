@@ -157,7 +157,7 @@ def test_builtin_rules() -> None:
     call = answer(req("Please lookup order order_id: 1234", tools=(tool,))).tool_call
     assert call == {"name": "lookup_order", "arguments": {"order_id": 1234}}
     assert answer(req("no rule matches this")).tag == "fallback"
-    assert registered_rules()[0] == "test-date"
+    assert "test-date" in registered_rules()
 
 
 def test_transposition_over_http_is_consistent() -> None:

@@ -307,7 +307,13 @@ class ModelClient(ABC):
     def _failure(
         self, exc: BaseException, decision: RetryDecision, attempts: int, latency_ms: float
     ) -> Completion:
-        detail = str(exc) or type(exc).__name__
+        detail = str(exc)
+        if not detail:
+            detail = (
+                f"no reply within {self.config.timeout_s} s"
+                if decision.kind == "timeout"
+                else type(exc).__name__
+            )
         message = self.scrub(f"{type(exc).__name__}: {detail}")
         if len(message) > _MAX_ERROR_CHARS:
             message = message[: _MAX_ERROR_CHARS - 3] + "..."
