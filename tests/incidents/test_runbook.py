@@ -235,3 +235,38 @@ def test_render_incident_budget(n: int) -> None:
     md, _ = render_incident(inc, inc.alerts, rb, budget=30_000)
     assert len(md) <= 30_000
     assert md.count("<details") == md.count("</details>")
+
+
+def test_runbook_context_from_loose_mapping() -> None:
+    """The dict form the canary run passes (aliases, extra keys ignored) fills the runbook."""
+    ctx = {
+        "model_key": "support-bot",
+        "pinned_model": "sim-sonnet",
+        "provider": "simulator",
+        "config_path": "conf/canaryflow.toml",
+        "config_hashes": ["c0ffee"],
+        "as_of": T0.isoformat(),
+        "failing_examples": [
+            {"item_id": "dates-eu-03", "family": "dates_eu", "attempt": 0, "output": "2024-03-04",
+             "reason": "expected 2024-04-03"},
+            {"item_id": "dates-eu-03", "family": "dates_eu", "attempt": 1, "output": "2024-03-04",
+             "reason": "expected 2024-04-03"},
+        ],
+        "fingerprint": "14 of 20 probes changed output (modal-output share 6/20 vs 240/240)",
+        "fingerprint_changed_probes": ["p"] * 14,
+        "new_model_names": ["sim-sonnet-2024-04-01"],
+        "families": [
+            {"family": "dates_eu", "rate": 0.7, "baseline_rate": 1.0, "n": 20, "verdict": "alert"},
+            {"family": "json", "rate": 1.0, "baseline_rate": 1.0, "n": 20, "verdict": "ok"},
+        ],
+        "newly_failing": [],
+    }  # fmt: skip
+    inc = _incident()
+    rb = build_runbook(inc, inc.alerts, ctx)
+    text = "\n".join(line for step in rb.steps() for line in step.lines)
+    assert "dates-eu-03 (dates_eu): expected 2024-04-03" in text
+    assert "Review the 1 flagged sample (of 2 failing" in text
+    assert "dates_eu (family): 6/20 failed now vs baseline pass rate 1.00" in text
+    assert "14 of 20 probes changed output at 2024-04-03 10:00 UTC" in text
+    assert "Pinned model id in conf/canaryflow.toml: sim-sonnet" in text
+    assert "Config hash unchanged" in text

@@ -292,3 +292,10 @@ def test_github_rejects_bad_config() -> None:
         GitHubIssueSink("not a repo", TOKEN)
     with pytest.raises(SinkError, match="empty token"):
         GitHubIssueSink("acme/app", "")
+
+
+def test_file_sink_accepts_one_argument_provider_returning_a_dict(tmp_path: Path) -> None:
+    ctx = {"pinned_model": "m-1", "failing_examples": [{"item_id": "x-1", "family": "f"}]}
+    out = FileSink(tmp_path, context_provider=lambda _inc: ctx).publish(_incident(), [_alert()])
+    md = Path(out or "").read_text()
+    assert "x-1 (f)" in md and "Pinned model id in canaryflow.toml: m-1" in md

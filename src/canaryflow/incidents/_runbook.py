@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
 
@@ -37,6 +37,7 @@ __all__ = [
     "build_runbook",
     "pin_config_lines",
     "render_incident",
+    "runbook_context",
 ]
 
 MAX_FLAGGED = 20
@@ -58,6 +59,8 @@ class SubjectCount(_Frozen):
     total: int
     baseline_failed: int | None = None
     baseline_total: int | None = None
+    baseline_rate: float | None = None
+    """Baseline pass rate, when the baseline counts are not at hand."""
 
 
 class ConfigChange(_Frozen):
@@ -104,6 +107,91 @@ class RunbookContext(_Frozen):
     baseline_n: int | None = None
     features: tuple[str, ...] = ()
     """Production features affected (production incidents)."""
+
+
+def _examples_from(rows: Sequence[Any]) -> tuple[Example, ...]:
+    """Examples from Example objects or dicts (``family`` is read as ``subject``)."""
+    out: dict[str, Example] = {}
+    for row in rows:
+        if isinstance(row, Example):
+            ex = row
+        elif isinstance(row, Mapping):
+            fields = {k: row[k] for k in Example.model_fields if row.get(k) is not None}
+            if "subject" not in fields and row.get("family"):
+                fields["subject"] = row["family"]
+            if "item_id" not in fields:
+                fields["item_id"] = str(row.get("probe") or row.get("id") or "?")
+            ex = Example.model_validate({k: str(v) for k, v in fields.items()})
+        else:
+            continue
+        out.setdefault(ex.item_id, ex)  # one sample per item (repetitions repeat it)
+    return tuple(out.values())
+
+
+def _counts_from(rows: Sequence[Any]) -> tuple[SubjectCount, ...]:
+    out = []
+    for row in rows:
+        if isinstance(row, SubjectCount):
+            out.append(row)
+            continue
+        if not isinstance(row, Mapping) or not row.get("n"):
+            continue
+        n = int(row["n"])
+        if row.get("failed") is not None:
+            failed = int(row["failed"])
+        elif row.get("rate") is not None:
+            failed = round((1 - float(row["rate"])) * n)
+        else:
+            continue
+        subject = str(row.get("subject") or row.get("family") or "?")
+        base = row.get("baseline_rate")
+        out.append(
+            SubjectCount(subject=subject, failed=failed, total=n,
+                         baseline_rate=None if base is None else float(base))
+        )  # fmt: skip
+    return tuple(out)
+
+
+def runbook_context(value: RunbookContext | Mapping[str, Any] | None) -> RunbookContext:
+    """A :class:`RunbookContext` from itself, None, or a loose mapping of what is known.
+
+    Mappings may use the field names or these aliases: ``config_path`` (config_file),
+    ``failing_examples`` (examples; dicts with ``family`` for the subject), ``families`` (counts
+    from ``{family, rate, baseline_rate, n}``), ``new_model_names`` (models_returned_after),
+    ``fingerprint_changed_probes`` (their number is k), ``fingerprint`` (a sentence
+    "k of n probes changed ..."), ``as_of`` (when the fingerprint changed). Unknown keys are
+    ignored, so callers can pass more than the runbook uses.
+    """
+    if value is None:
+        return RunbookContext()
+    if isinstance(value, RunbookContext):
+        return value
+    data = dict(value)
+    fields: dict[str, Any] = {
+        k: data[k] for k in RunbookContext.model_fields if data.get(k) is not None
+    }
+    if "config_file" not in fields and data.get("config_path"):
+        fields["config_file"] = str(data["config_path"])
+    raw_examples = data.get("examples") or data.get("failing_examples") or ()
+    fields["examples"] = _examples_from(raw_examples)
+    if "failing_total" not in fields and data.get("failing_examples") is not None:
+        fields["failing_total"] = len(data["failing_examples"])
+    fields["counts"] = _counts_from(data.get("counts") or data.get("families") or ())
+    if "models_returned_after" not in fields and data.get("new_model_names"):
+        fields["models_returned_after"] = tuple(data["new_model_names"])
+    sentence = data.get("fingerprint")
+    m = re.search(r"(\d+) of (\d+) probes", sentence) if isinstance(sentence, str) else None
+    changed = data.get("fingerprint_changed_probes")
+    if "fingerprint_changed" not in fields and (m or changed):
+        fields["fingerprint_changed"] = len(changed) if changed else int(m.group(1))  # type: ignore[union-attr]
+    if "fingerprint_probes" not in fields and m:
+        fields["fingerprint_probes"] = int(m.group(2))
+    if "fingerprint_changed_at" not in fields and (m or changed) and data.get("as_of"):
+        fields["fingerprint_changed_at"] = data["as_of"]
+    for key in ("config_hashes", "models_returned_before", "models_returned_after", "features"):
+        if key in fields:
+            fields[key] = tuple(str(v) for v in fields[key])
+    return RunbookContext.model_validate(fields)
 
 
 class RunbookStep(NamedTuple):
@@ -281,11 +369,11 @@ def _scope(inc: Incident, ctx: RunbookContext) -> list[str]:
     )
     clean = sorted(c.subject for c in ctx.counts if c.failed == 0)
     for c in hit:
-        before = (
-            f" vs {c.baseline_failed}/{c.baseline_total} in the baseline"
-            if c.baseline_failed is not None and c.baseline_total
-            else ""
-        )
+        before = ""
+        if c.baseline_failed is not None and c.baseline_total:
+            before = f" vs {c.baseline_failed}/{c.baseline_total} in the baseline"
+        elif c.baseline_rate is not None:
+            before = f" vs baseline pass rate {_fmt(c.baseline_rate)}"
         lines.append(f"{c.subject} ({c.kind}): {c.failed}/{c.total} failed now{before}")
     if clean:
         shown = ", ".join(clean[:15]) + (f" and {len(clean) - 15} more" if len(clean) > 15 else "")
@@ -419,16 +507,19 @@ def _default_set(inc: Incident) -> str:
 
 
 def build_runbook(
-    incident: Incident, alerts: Sequence[Alert], context: RunbookContext | None = None
+    incident: Incident,
+    alerts: Sequence[Alert],
+    context: RunbookContext | Mapping[str, Any] | None = None,
 ) -> Runbook:
     """Fill the five-step runbook for ``incident`` from its alerts and what the store knows.
 
     Args:
         incident: The incident (its severity and metric class decide the wording).
         alerts: The alerts to cite (usually ``incident.alerts``).
-        context: Facts from the store; missing facts are reported as unknown.
+        context: Facts from the store (a RunbookContext or a mapping, see
+            :func:`runbook_context`); missing facts are reported as unknown.
     """
-    ctx = context or RunbookContext()
+    ctx = runbook_context(context)
     alerts = list(alerts) or list(incident.alerts)
     flagged = tuple(ctx.examples[:MAX_FLAGGED])
     key = ctx.model_key or incident.model

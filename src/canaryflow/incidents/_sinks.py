@@ -9,6 +9,7 @@ messages never contain tokens or webhook URLs (a Slack webhook URL is itself a s
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -27,6 +28,7 @@ from canaryflow.incidents._runbook import (
     RunbookContext,
     build_runbook,
     render_incident,
+    runbook_context,
 )
 from canaryflow.records import Alert, Incident
 from canaryflow.redact import redact
@@ -42,8 +44,32 @@ __all__ = [
     "incident_filename",
 ]
 
-ContextProvider = Callable[[Incident, Sequence[Alert]], RunbookContext]
-"""Looks up what the store knows about an incident (failing examples, counts, config history)."""
+ContextProvider = Callable[..., RunbookContext | Mapping[str, Any] | None]
+"""Looks up what the store knows about an incident (failing examples, counts, config history).
+
+Called as ``provider(incident, alerts)``, or ``provider(incident)`` when it takes one argument;
+returns a RunbookContext or a mapping (see :func:`runbook_context`) or None.
+"""
+
+
+def _context_for(
+    provider: ContextProvider | None, incident: Incident, alerts: Sequence[Alert]
+) -> RunbookContext:
+    if provider is None:
+        return RunbookContext()
+    try:
+        params = inspect.signature(provider).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature: use the full form
+        params = None
+    positional = (
+        None
+        if params is None
+        else [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    )
+    varargs = params is not None and any(p.kind == p.VAR_POSITIONAL for p in params)
+    if positional is not None and len(positional) < 2 and not varargs:
+        return runbook_context(provider(incident))
+    return runbook_context(provider(incident, alerts))
 
 
 class SinkError(CanaryflowError):
@@ -75,7 +101,7 @@ def _render(
     context_provider: ContextProvider | None,
     chart_base: Path | None = None,
 ) -> tuple[RenderedIncident, Runbook]:
-    ctx = context_provider(incident, alerts) if context_provider else RunbookContext()
+    ctx = _context_for(context_provider, incident, alerts)
     path = ctx.chart_path
     if path and chart_base is not None and not path.startswith(("http://", "https://")):
         # Link the chart relative to the report so the Markdown works wherever it is opened.
@@ -222,8 +248,7 @@ class WebhookSink:
 
     def message(self, incident: Incident, alerts: Sequence[Alert]) -> dict[str, Any]:
         """The JSON payload (Slack Block Kit; other chat tools read ``text``)."""
-        ctx = self.context_provider(incident, alerts) if self.context_provider else None
-        rb = build_runbook(incident, alerts, ctx)
+        rb = build_runbook(incident, alerts, _context_for(self.context_provider, incident, alerts))
         text = (
             f"[{incident.severity.upper()}] canaryflow {incident.incident_id} "
             f"({incident.state}): {incident.title}"
