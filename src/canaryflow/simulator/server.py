@@ -32,13 +32,24 @@ from typing import Any
 from canaryflow.config import SimulatorConfig
 from canaryflow.simulator import builtin_rules  # noqa: F401  (registers the generic rules)
 from canaryflow.simulator.embeddings import hash_embed
-from canaryflow.simulator.rules import SimRequest
-from canaryflow.simulator.scenarios import Plan, ScenarioError, SimulatorCore, count_tokens
+from canaryflow.simulator.scenarios import ScenarioError, SimulatorCore, count_tokens
+from canaryflow.simulator.wire import (
+    BadRequest,
+    anthropic_body,
+    anthropic_events,
+    anthropic_request,
+    as_int,
+    error_body,
+    malformed_body,
+    malformed_events,
+    openai_body,
+    openai_events,
+    openai_request,
+)
 
 __all__ = ["SimulatorServer", "load_probe_rules", "serve_forever"]
 
 _PROBE_RULES = "canaryflow.simulator.probe_rules"
-_CREATED = 1_700_000_000
 
 
 def load_probe_rules() -> bool:
@@ -50,324 +61,6 @@ def load_probe_rules() -> bool:
             raise
         return False
     return True
-
-
-class _BadRequest(Exception):
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _text_of(content: Any) -> str:
-    """Flatten string-or-blocks message content to text."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for block in content:
-            if isinstance(block, str):
-                parts.append(block)
-            elif isinstance(block, dict):
-                if block.get("type") in ("text", "input_text") and "text" in block:
-                    parts.append(str(block["text"]))
-                elif block.get("type") == "tool_result":
-                    parts.append(_text_of(block.get("content")))
-        return "\n".join(parts)
-    return str(content)
-
-
-def _int(value: Any, default: int) -> int:
-    try:
-        return int(value) if value is not None else default
-    except (TypeError, ValueError):
-        raise _BadRequest(f"expected an integer, got {value!r}") from None
-
-
-def anthropic_request(body: dict[str, Any]) -> SimRequest:
-    """Anthropic Messages request body -> SimRequest."""
-    if not isinstance(body.get("messages"), list) or not body.get("model"):
-        raise _BadRequest("messages (a list) and model are required")
-    messages = tuple(
-        (str(m.get("role", "user")), _text_of(m.get("content"))) for m in body["messages"]
-    )
-    tools = tuple(
-        {
-            "name": t.get("name", ""),
-            "description": t.get("description", ""),
-            "parameters": t.get("input_schema") or {},
-        }
-        for t in body.get("tools") or ()
-    )
-    return SimRequest(
-        system=_text_of(body.get("system")),
-        messages=messages,
-        model=str(body["model"]),
-        max_tokens=_int(body.get("max_tokens"), 4096),
-        temperature=float(body.get("temperature") or 0.0),
-        tools=tools,
-    )
-
-
-def openai_request(body: dict[str, Any]) -> SimRequest:
-    """OpenAI Chat Completions request body -> SimRequest."""
-    if not isinstance(body.get("messages"), list) or not body.get("model"):
-        raise _BadRequest("messages (a list) and model are required")
-    system, messages = [], []
-    for m in body["messages"]:
-        role = str(m.get("role", "user"))
-        text = _text_of(m.get("content"))
-        if role in ("system", "developer"):
-            system.append(text)
-        else:
-            messages.append((role, text))
-    tools = tuple(
-        {
-            "name": t.get("function", {}).get("name", ""),
-            "description": t.get("function", {}).get("description", ""),
-            "parameters": t.get("function", {}).get("parameters") or {},
-        }
-        for t in body.get("tools") or ()
-    )
-    return SimRequest(
-        system="\n\n".join(system),
-        messages=tuple(messages),
-        model=str(body["model"]),
-        max_tokens=_int(body.get("max_completion_tokens", body.get("max_tokens")), 4096),
-        temperature=float(body.get("temperature") or 0.0),
-        tools=tools,
-    )
-
-
-_ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_use": "tool_use"}
-_ANTHROPIC_STOP["refusal"] = "refusal"
-_OPENAI_FINISH = {"stop": "stop", "length": "length", "tool_use": "tool_calls", "refusal": "stop"}
-
-
-def _tool_id(plan: Plan, prefix: str) -> str:
-    return f"{prefix}{plan.request_id.rsplit('_', 1)[-1]}"
-
-
-def anthropic_body(plan: Plan) -> dict[str, Any]:
-    """The Anthropic Messages JSON for a plan."""
-    content: list[dict[str, Any]] = []
-    if plan.text:
-        content.append({"type": "text", "text": plan.text})
-    if plan.tool_call is not None:
-        content.append(
-            {
-                "type": "tool_use",
-                "id": _tool_id(plan, "toolu_sim_"),
-                "name": plan.tool_call["name"],
-                "input": plan.tool_call["arguments"],
-            }
-        )
-    return {
-        "id": "msg_sim_" + plan.request_id.rsplit("_", 1)[-1],
-        "type": "message",
-        "role": "assistant",
-        "model": plan.model,
-        "content": content,
-        "stop_reason": _ANTHROPIC_STOP[plan.finish],
-        "stop_sequence": None,
-        "usage": {
-            "input_tokens": plan.input_tokens,
-            "output_tokens": plan.output_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-        },
-    }
-
-
-def openai_body(plan: Plan) -> dict[str, Any]:
-    """The OpenAI Chat Completions JSON for a plan."""
-    refusal = plan.finish == "refusal"
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": None if refusal else (plan.text or None),
-        "refusal": plan.text if refusal else None,
-    }
-    if plan.tool_call is not None:
-        message["tool_calls"] = [
-            {
-                "id": _tool_id(plan, "call_sim_"),
-                "type": "function",
-                "function": {
-                    "name": plan.tool_call["name"],
-                    "arguments": json.dumps(plan.tool_call["arguments"]),
-                },
-            }
-        ]
-    return {
-        "id": "chatcmpl-sim-" + plan.request_id.rsplit("_", 1)[-1],
-        "object": "chat.completion",
-        "created": _CREATED,
-        "model": plan.model,
-        "system_fingerprint": plan.fingerprint,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "finish_reason": _OPENAI_FINISH[plan.finish],
-                "logprobs": None,
-            }
-        ],
-        "usage": _openai_usage(plan),
-    }
-
-
-def _openai_usage(plan: Plan) -> dict[str, int]:
-    return {
-        "prompt_tokens": plan.input_tokens,
-        "completion_tokens": plan.output_tokens,
-        "total_tokens": plan.input_tokens + plan.output_tokens,
-    }
-
-
-def _tool_pieces(plan: Plan) -> list[str]:
-    raw = json.dumps(plan.tool_call["arguments"]) if plan.tool_call else ""
-    step = max(1, len(raw) // 3 + 1)
-    return [raw[i : i + step] for i in range(0, len(raw), step)] or [""]
-
-
-def anthropic_events(plan: Plan) -> Iterator[tuple[float, str]]:
-    """(delay_s, SSE frame) pairs of an Anthropic Messages stream for a plan."""
-
-    def ev(name: str, data: dict[str, Any]) -> str:
-        return f"event: {name}\ndata: {json.dumps(data)}\n\n"
-
-    start = anthropic_body(plan)
-    start.update(content=[], stop_reason=None, stop_sequence=None)
-    start["usage"] = {**start["usage"], "output_tokens": 1}
-    yield 0.0, ev("message_start", {"type": "message_start", "message": start})
-    yield 0.0, ev("ping", {"type": "ping"})
-    index = 0
-    first = True
-    if plan.text or plan.tool_call is None:
-        block = {"type": "text", "text": ""}
-        yield (
-            0.0,
-            ev(
-                "content_block_start",
-                {"type": "content_block_start", "index": 0, "content_block": block},
-            ),
-        )
-        for piece in plan.chunks:
-            delay = plan.ttft_s if first else plan.per_token_s
-            first = False
-            delta = {"type": "text_delta", "text": piece}
-            yield (
-                delay,
-                ev(
-                    "content_block_delta",
-                    {"type": "content_block_delta", "index": 0, "delta": delta},
-                ),
-            )
-        yield 0.0, ev("content_block_stop", {"type": "content_block_stop", "index": 0})
-        index = 1
-    if plan.tool_call is not None:
-        block = {
-            "type": "tool_use",
-            "id": _tool_id(plan, "toolu_sim_"),
-            "name": plan.tool_call["name"],
-            "input": {},
-        }
-        yield (
-            (plan.ttft_s if first else 0.0),
-            ev(
-                "content_block_start",
-                {"type": "content_block_start", "index": index, "content_block": block},
-            ),
-        )
-        for piece in _tool_pieces(plan):
-            delta = {"type": "input_json_delta", "partial_json": piece}
-            yield (
-                plan.per_token_s,
-                ev(
-                    "content_block_delta",
-                    {"type": "content_block_delta", "index": index, "delta": delta},
-                ),
-            )
-        yield 0.0, ev("content_block_stop", {"type": "content_block_stop", "index": index})
-    delta = {"stop_reason": _ANTHROPIC_STOP[plan.finish], "stop_sequence": None}
-    usage = {"output_tokens": plan.output_tokens}
-    yield 0.0, ev("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
-    yield 0.0, ev("message_stop", {"type": "message_stop"})
-
-
-def openai_events(plan: Plan, include_usage: bool) -> Iterator[tuple[float, str]]:
-    """(delay_s, SSE frame) pairs of an OpenAI Chat Completions stream for a plan."""
-    base = {
-        "id": "chatcmpl-sim-" + plan.request_id.rsplit("_", 1)[-1],
-        "object": "chat.completion.chunk",
-        "created": _CREATED,
-        "model": plan.model,
-        "system_fingerprint": plan.fingerprint,
-    }
-
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        data = {**base, "choices": [choice]}
-        if include_usage:
-            data["usage"] = None
-        return f"data: {json.dumps(data)}\n\n"
-
-    refusal = plan.finish == "refusal"
-    yield 0.0, chunk({"role": "assistant", "content": "" if not refusal else None})
-    first = True
-    for piece in plan.chunks:
-        delay = plan.ttft_s if first else plan.per_token_s
-        first = False
-        yield delay, chunk({"refusal": piece} if refusal else {"content": piece})
-    if plan.tool_call is not None:
-        call = {
-            "index": 0,
-            "id": _tool_id(plan, "call_sim_"),
-            "type": "function",
-            "function": {"name": plan.tool_call["name"], "arguments": ""},
-        }
-        yield (plan.ttft_s if first else 0.0), chunk({"tool_calls": [call]})
-        for piece in _tool_pieces(plan):
-            yield (
-                plan.per_token_s,
-                chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
-            )
-    yield 0.0, chunk({}, _OPENAI_FINISH[plan.finish])
-    if include_usage:
-        yield 0.0, f"data: {json.dumps({**base, 'choices': [], 'usage': _openai_usage(plan)})}\n\n"
-    yield 0.0, "data: [DONE]\n\n"
-
-
-def _malformed_body(protocol: str, plan: Plan) -> bytes:
-    if plan.malformed_kind == "invalid_json":
-        full = json.dumps(anthropic_body(plan) if protocol == "anthropic" else openai_body(plan))
-        return full[: len(full) // 2].encode()
-    if protocol == "anthropic":
-        body = anthropic_body(plan)
-        del body["content"], body["usage"]
-    else:
-        body = openai_body(plan)
-        del body["usage"]
-        body["choices"][0]["message"] = {"role": "assistant"}
-    return json.dumps(body).encode()
-
-
-def _malformed_events(protocol: str, plan: Plan) -> Iterator[tuple[float, str]]:
-    events = anthropic_events(plan) if protocol == "anthropic" else openai_events(plan, True)
-    for i, (delay, frame) in enumerate(events):
-        if i == 2:
-            if plan.malformed_kind == "invalid_json":
-                prefix = "event: content_block_delta\n" if protocol == "anthropic" else ""
-                yield delay, prefix + 'data: {"type": "content_block_delta", "index": 0, "del\n\n'
-            return  # missing_fields: the stream stops before any content or end event
-        yield delay, frame
-
-
-def _error_body(protocol: str, status: int, error_type: str, message: str) -> dict[str, Any]:
-    if protocol == "anthropic":
-        return {"type": "error", "error": {"type": error_type, "message": message}}
-    return {"error": {"message": message, "type": error_type, "param": None, "code": str(status)}}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -421,9 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             data = json.loads(raw or b"{}")
         except json.JSONDecodeError:
-            raise _BadRequest("request body is not valid JSON") from None
+            raise BadRequest("request body is not valid JSON") from None
         if not isinstance(data, dict):
-            raise _BadRequest("request body must be a JSON object")
+            raise BadRequest("request body must be a JSON object")
         return data
 
     def _authorized(self) -> bool:
@@ -456,11 +149,11 @@ class _Handler(BaseHTTPRequestHandler):
                 params = dict(body)
                 name = params.pop("name", None)
                 if not isinstance(name, str):
-                    raise _BadRequest('expected {"name": <scenario>, ...params}')
+                    raise BadRequest('expected {"name": <scenario>, ...params}')
                 try:
                     core.set_scenario(name, **params)
                 except ScenarioError as exc:
-                    raise _BadRequest(str(exc)) from None
+                    raise BadRequest(str(exc)) from None
                 self._send_json(200, core.state())
                 return
             if route == "/admin/reset":
@@ -468,9 +161,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, core.state())
                 return
             if route not in ("/messages", "/chat/completions", "/embeddings"):
-                raise _BadRequest(f"no route POST {self.path}", 404)
+                raise BadRequest(f"no route POST {self.path}", 404)
             if not self._authorized():
-                raise _BadRequest("missing API key (x-api-key or Authorization: Bearer)", 401)
+                raise BadRequest("missing API key (x-api-key or Authorization: Bearer)", 401)
             core.count("path:" + route)
             retry_count = self.headers.get("x-stainless-retry-count")
             if retry_count not in (None, "0"):
@@ -479,11 +172,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._embeddings(body)
             else:
                 self._chat(protocol, body)
-        except _BadRequest as exc:
+        except BadRequest as exc:
             kind = {401: "authentication_error", 404: "not_found_error"}.get(
                 exc.status, "invalid_request_error"
             )
-            self._send_json(exc.status, _error_body(protocol, exc.status, kind, str(exc)))
+            self._send_json(exc.status, error_body(protocol, exc.status, kind, str(exc)))
 
     def _chat(self, protocol: str, body: dict[str, Any]) -> None:
         core = self.server.core
@@ -494,7 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
         if plan.outcome == "http_error":
             message = f"simulated {plan.status} ({plan.error_type})"
             self._send_json(
-                plan.status, _error_body(protocol, plan.status, plan.error_type, message), headers
+                plan.status, error_body(protocol, plan.status, plan.error_type, message), headers
             )
             return
         if plan.outcome == "timeout" and self.server.stop_event.wait(plan.sleep_s):
@@ -504,7 +197,7 @@ class _Handler(BaseHTTPRequestHandler):
         if stream:
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             if plan.outcome == "malformed":
-                frames = _malformed_events(protocol, plan)
+                frames = malformed_events(protocol, plan)
             elif protocol == "anthropic":
                 frames = anthropic_events(plan)
             else:
@@ -516,7 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if plan.outcome == "malformed":
-            self._send_bytes(200, _malformed_body(protocol, plan), headers)
+            self._send_bytes(200, malformed_body(protocol, plan), headers)
         elif protocol == "anthropic":
             self._send_json(200, anthropic_body(plan), headers)
         else:
@@ -526,10 +219,10 @@ class _Handler(BaseHTTPRequestHandler):
         raw = body.get("input")
         texts = [raw] if isinstance(raw, str) else raw
         if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts) or not texts:
-            raise _BadRequest("input must be a string or a non-empty list of strings")
-        dim = _int(body.get("dimensions"), self.server.embedding_dim)
+            raise BadRequest("input must be a string or a non-empty list of strings")
+        dim = as_int(body.get("dimensions"), self.server.embedding_dim)
         if dim < 1:
-            raise _BadRequest("dimensions must be >= 1")
+            raise BadRequest("dimensions must be >= 1")
         vectors = hash_embed(texts, dim=dim, seed=self.server.core.seed)
         as_b64 = body.get("encoding_format") == "base64"
         data = [
