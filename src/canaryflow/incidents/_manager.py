@@ -31,8 +31,7 @@ from canaryflow.records import (
     IncidentResolution,
     utcnow,
 )
-from canaryflow.store import Store
-from canaryflow.store._convert import alert_run_key
+from canaryflow.store import Store, alert_run_key
 
 __all__ = ["IncidentChange", "IncidentManager", "Sink", "incident_id_for"]
 

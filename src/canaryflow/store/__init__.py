@@ -4,9 +4,17 @@
 run in code) and returns a store whose every write is an idempotent upsert on a natural key.
 """
 
+from canaryflow.store._convert import alert_run_key
 from canaryflow.store._engine import redact_url
 from canaryflow.store._store import Store
 from canaryflow.store._tables import HEAD_REVISION
 from canaryflow.store._types import ReviewItem, ReviewStatus
 
-__all__ = ["HEAD_REVISION", "ReviewItem", "ReviewStatus", "Store", "redact_url"]
+__all__ = [
+    "HEAD_REVISION",
+    "ReviewItem",
+    "ReviewStatus",
+    "Store",
+    "alert_run_key",
+    "redact_url",
+]
