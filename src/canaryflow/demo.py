@@ -69,8 +69,11 @@ def to_toml(cfg: Config) -> str:
     lines: list[str] = []
 
     def table(prefix: str, d: dict[str, Any]) -> None:
-        scalars = {k: v for k, v in d.items() if not isinstance(v, dict) or not v or k in
-                   ("pricing", "columns", "budgets_usd")}
+        scalars = {
+            k: v
+            for k, v in d.items()
+            if not isinstance(v, dict) or not v or k in ("pricing", "columns", "budgets_usd")
+        }
         nested = {k: v for k, v in d.items() if k not in scalars}
         if scalars or not nested:
             lines.append(f"[{prefix}]")
@@ -100,7 +103,7 @@ def demo_config(base: Config, *, port: int) -> Config:
         raise ConfigError(
             base.source_path or "canaryflow.toml",
             "models",
-            "the demo needs at least one model with provider = \"simulator\" (it never calls "
+            'the demo needs at least one model with provider = "simulator" (it never calls '
             "a real provider)",
         )
     return base.model_copy(
@@ -133,6 +136,7 @@ def run_demo(
 ) -> DemoResult:
     """Run the demo story; see the module docstring."""
     from canaryflow.config import config_path as resolve_path
+    from canaryflow.providers import simulator_url
     from canaryflow.simulator import set_scenario
 
     t0 = time.perf_counter()
@@ -162,8 +166,11 @@ def run_demo(
     )
     before: list[str] = []
     with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console,
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
     ) as progress:
         bar = progress.add_task("replaying baseline history", total=baseline_runs)
 
@@ -178,11 +185,11 @@ def run_demo(
         f"{len(set(before))} incident(s) opened while nothing changed"
     )
 
-    url = f"http://127.0.0.1:{cfg.simulator.port}"
-    set_scenario(url, "date_transposition", rate=rate)
+    set_scenario(simulator_url(cfg.simulator), "date_transposition", rate=rate)
     console.print(
-        f"[bold yellow]silent model update[/bold yellow] at {end_baseline + timedelta(hours=1):%Y-%m-%d %H:%M} "
-        f"UTC: {rate:.0%} of EU dates transposed (same model id, same latency and cost)"
+        "[bold yellow]silent model update[/bold yellow] at "
+        f"{end_baseline + timedelta(hours=1):%Y-%m-%d %H:%M} UTC: {rate:.0%} of EU dates "
+        "transposed (same model id, same latency and cost)"
     )
 
     flow = flow_loader(root)
@@ -239,7 +246,8 @@ def _print_outcome(ws: Workspace, result: DemoResult, console: Console) -> None:
         if alert is not None:
             body.append(escape(alert.message))
             body.append(
-                f"test: {escape(alert.test)}, p = {alert.p_value:.2g}, baseline n = {alert.baseline_n}"
+                f"test: {escape(alert.test)}, p = {alert.p_value:.2g}, "
+                f"baseline n = {alert.baseline_n}"
                 if alert.p_value is not None
                 else f"test: {escape(alert.test)}"
             )

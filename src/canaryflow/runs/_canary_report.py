@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,12 @@ from canaryflow.reports import (
 from canaryflow.runs._canary_detect import CanaryEvaluation
 from canaryflow.runs._workspace import Workspace
 
-__all__ = ["build_canary_report", "publish_canary_artifacts", "write_canary_report"]
+__all__ = [
+    "build_canary_report",
+    "make_charts",
+    "publish_canary_artifacts",
+    "write_canary_report",
+]
 
 log = logging.getLogger("canaryflow")
 
@@ -37,7 +43,7 @@ def _verdict(run: RunRecord, ev: CanaryEvaluation, changes: Sequence[Any]) -> st
     return "healthy"
 
 
-def _charts(ws: Workspace, run: RunRecord, ev: CanaryEvaluation) -> list[Chart]:
+def make_charts(ws: Workspace, run: RunRecord, ev: CanaryEvaluation) -> list[Chart]:
     """Plot the latency EWMA chart and the pass-rate CUSUMs (only when there is history)."""
     if ev.phase != "monitor":
         return []
@@ -50,7 +56,16 @@ def _charts(ws: Workspace, run: RunRecord, ev: CanaryEvaluation) -> list[Chart]:
         if len(ev.latency_history) >= 2:
             path = out_dir / f"{run.model}-{stamp}-latency.png"
             plot_control_chart(
-                ev.latency_history,
+                [
+                    {
+                        "x": datetime.fromisoformat(h["as_of"]),
+                        "value": h["statistic"],
+                        "lower": h["lower"],
+                        "upper": h["upper"],
+                        "alarm": h["alarm"],
+                    }
+                    for h in ev.latency_history
+                ],
                 title=f"{run.model}: median latency (EWMA)",
                 unit="log(ms) of the per-run median latency",
                 baseline_mean=None,
@@ -64,8 +79,14 @@ def _charts(ws: Workspace, run: RunRecord, ev: CanaryEvaluation) -> list[Chart]:
                 continue
             path = out_dir / f"{run.model}-{stamp}-{fam['family']}-cusum.png"
             points = [
-                {"as_of": h["as_of"], "value": h["statistic"], "statistic": h["statistic"],
-                 "upper": h["limit"], "lower": 0.0, "alarm": h["alarm"]}
+                {
+                    "as_of": h["as_of"],
+                    "value": h["statistic"],
+                    "statistic": h["statistic"],
+                    "upper": h["limit"],
+                    "lower": 0.0,
+                    "alarm": h["alarm"],
+                }
                 for h in hist
             ]
             plot_control_chart(
@@ -75,9 +96,7 @@ def _charts(ws: Workspace, run: RunRecord, ev: CanaryEvaluation) -> list[Chart]:
                 baseline_mean=0.0,
                 out_path=path,
             )
-            out.append(
-                Chart(title=f"{fam['family']} Bernoulli CUSUM", path=str(path), unit="LLR")
-            )
+            out.append(Chart(title=f"{fam['family']} Bernoulli CUSUM", path=str(path), unit="LLR"))
     except Exception as exc:  # a plot must never sink a run's report
         log.warning("chart rendering failed: %s", exc)
     return out
@@ -89,11 +108,12 @@ def build_canary_report(
     ev: CanaryEvaluation,
     changes: Sequence[Any],
     probe_errors: Sequence[DataError] = (),
+    charts: Sequence[Chart] = (),
 ) -> Report:
     """The report of one model's canary run."""
     s = run.summary
     lines = [
-        f"model `{run.model}` ({ws.config.models[run.model].model}), run {run.run_id}, "
+        f"model {run.model} ({ws.config.models[run.model].model}), run {run.run_id}, "
         f"as of {run.as_of:%Y-%m-%d %H:%M} UTC",
         f"{s.get('passed', 0)}/{s.get('evaluated', 0)} probe attempts passed; "
         f"{s.get('errors', 0)} call errors ({s.get('error_rate', 0):.1%}); "
@@ -116,17 +136,23 @@ def build_canary_report(
             ci_high=f.ci_high,
             test="fisher one-sided + BH; Bernoulli CUSUM across runs",
             p_value=f.p_adjusted,
-            verdict={"regression": "regression", "pass": "ok", "inconclusive": "inconclusive",
-                     "no-data": "error"}.get(f.verdict, "ok"),
+            verdict={
+                "regression": "regression",
+                "pass": "ok",
+                "inconclusive": "inconclusive",
+                "no-data": "error",
+            }.get(f.verdict, "ok"),
             n=f.n,
             baseline_n=f.baseline_n,
             detail=(
                 f"power {f.power:.2f} to see a {ws.config.alerts.min_detectable_drop:.0%} drop"
-                if f.power is not None else ""
+                if f.power is not None
+                else ""
             )
             + (
                 f"; CUSUM {f.cusum_statistic:.2f}/{f.cusum_limit:.2f}"
-                if f.cusum_statistic is not None and f.cusum_limit is not None else ""
+                if f.cusum_statistic is not None and f.cusum_limit is not None
+                else ""
             ),
         )
         for f in ev.families
@@ -154,16 +180,25 @@ def build_canary_report(
     ]
     if ev.fingerprint is not None:
         examples.extend(
-            Example(item_id=x["probe"], subject="fingerprint", output=x["after"],
-                    before=x["before"], reason="output left the baseline's modal output")
+            Example(
+                item_id=x["probe"],
+                subject="fingerprint",
+                output=x["after"],
+                before=x["before"],
+                reason="output left the baseline's modal output",
+            )
             for x in ev.fingerprint.examples[:10]
         )
     errors = []
     if s.get("errors"):
         for kind, count in sorted(s.get("error_kinds", {}).items()):
             errors.append(
-                ErrorInfo(kind=kind, count=count, rate=count / max(s.get("attempts", 1), 1),
-                          limit=ws.config.alerts.max_error_rate)
+                ErrorInfo(
+                    kind=kind,
+                    count=count,
+                    rate=count / max(s.get("attempts", 1), 1),
+                    limit=ws.config.alerts.max_error_rate,
+                )
             )
     for line in probe_errors:
         errors.append(ErrorInfo(kind="probe_file", count=1, message=line.line()))
@@ -181,7 +216,8 @@ def build_canary_report(
         fingerprint=fp_text,
         known_failures=tuple(
             KnownFailure(
-                item_id=k["probe"], subject=k["family"],
+                item_id=k["probe"],
+                subject=k["family"],
                 reason=f"fails in the baseline ({k['baseline_rate']:.0%} pass over "
                 f"{k['baseline_n']}); now {k['current']}",
             )
@@ -190,9 +226,10 @@ def build_canary_report(
         errors=tuple(errors),
         degraded_reason=(
             f"{s.get('errors')} of {s.get('attempts')} calls failed after retries"
-            if run.status == "degraded" else ""
+            if run.status == "degraded"
+            else ""
         ),
-        charts=tuple(_charts(ws, run, ev)),
+        charts=tuple(charts),
         examples=tuple(examples),
         notes=tuple(notes),
     )
@@ -204,9 +241,10 @@ def write_canary_report(
     ev: CanaryEvaluation,
     changes: Sequence[Any],
     probe_errors: Sequence[DataError] = (),
+    charts: Sequence[Chart] = (),
 ) -> Any:
     """Build and write the report under ``reports/canary/``; returns its paths."""
-    report = build_canary_report(ws, run, ev, changes, probe_errors)
+    report = build_canary_report(ws, run, ev, changes, probe_errors, charts)
     return write_report(report, ws.reports_dir, junit=ws.config.reports.junit)
 
 

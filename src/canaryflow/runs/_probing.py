@@ -7,13 +7,13 @@ Every attempt is recorded, including failed calls: a provider error becomes an I
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from canaryflow.checks import normalize_output, run_checks
 from canaryflow.config import ModelConfig, SimulatorConfig
 from canaryflow.definitions import Probe
-from canaryflow.providers import make_client
+from canaryflow.providers import ModelClient, make_client
 from canaryflow.records import Completion, CompletionRequest, ItemResult
 
 __all__ = ["probe_model", "to_item"]
@@ -66,18 +66,23 @@ def to_item(
     )
 
 
+ClientFactory = Callable[..., ModelClient]
+"""``factory(key, model_cfg, simulator=...) -> ModelClient``; ``make_client`` by default."""
+
+
 async def _probe_async(
     model_key: str,
     model_cfg: ModelConfig,
     simulator: SimulatorConfig,
     probes: Sequence[Probe],
+    factory: ClientFactory,
 ) -> list[tuple[Probe, int, Completion]]:
     jobs: list[tuple[Probe, int, CompletionRequest]] = []
     for probe in probes:
         request = probe.to_request()
         for attempt in range(probe.repetitions):
             jobs.append((probe, attempt, request))
-    async with make_client(model_key, model_cfg, simulator=simulator) as client:
+    async with factory(model_key, model_cfg, simulator=simulator) as client:
         completions = await asyncio.gather(*(client.complete(req) for _, _, req in jobs))
     return [(p, a, c) for (p, a, _), c in zip(jobs, completions, strict=True)]
 
@@ -90,9 +95,11 @@ def probe_model(
     *,
     run_id: str,
     as_of: datetime,
+    client_factory: ClientFactory | None = None,
 ) -> list[ItemResult]:
     """Send every probe ``repetitions`` times (bounded concurrency in the client)."""
-    results = asyncio.run(_probe_async(model_key, model_cfg, simulator, probes))
+    factory = client_factory or make_client
+    results = asyncio.run(_probe_async(model_key, model_cfg, simulator, probes, factory))
     return [
         to_item(p, a, c, run_id=run_id, model_key=model_key, as_of=as_of) for p, a, c in results
     ]

@@ -7,6 +7,7 @@ several workers each build their own (all state lives in the store).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,10 @@ __all__ = ["Workspace", "open_workspace"]
 class Workspace:
     """Configuration + store + incident plumbing for one process."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, client_factory: Callable[..., Any] | None = None) -> None:
         self.config = config
+        self.client_factory = client_factory
+        """Overrides ``providers.make_client`` (tests inject the in-process fake provider)."""
 
     @cached_property
     def store(self) -> Store:
@@ -33,12 +36,12 @@ class Workspace:
         """Root of the report tree (``[reports] dir``)."""
         return Path(self.config.reports.dir)
 
-    def sinks(self, context: dict[str, Any] | None = None) -> list[Any]:
+    def sinks(self, context: Any = None) -> list[Any]:
         """The configured incident sinks; the file sink is always first."""
         from canaryflow.incidents._sinks import FileSink, GitHubIssueSink, WebhookSink
 
-        ctx = context or {}
-        sinks: list[Any] = [FileSink(self.config.sinks.file.dir, context_provider=lambda _i: ctx)]
+        ctx = context
+        sinks: list[Any] = [FileSink(self.config.sinks.file.dir, context_provider=lambda *_: ctx)]
         hook = self.config.sinks.webhook
         if hook is not None and os.environ.get(hook.url_env):
             sinks.append(WebhookSink(os.environ[hook.url_env]))
@@ -47,7 +50,7 @@ class Workspace:
             sinks.append(GitHubIssueSink(gh.repo, os.environ[gh.token_env], labels=gh.labels))
         return sinks
 
-    def incidents(self, context: dict[str, Any] | None = None) -> Any:
+    def incidents(self, context: Any = None) -> Any:
         """An IncidentManager writing to the store and the configured sinks."""
         from canaryflow.incidents._manager import IncidentManager
 

@@ -10,6 +10,7 @@ items and does not apply its observations to the control charts twice.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +19,9 @@ from typing import Any
 from canaryflow.config import Config
 from canaryflow.definitions import Probe
 from canaryflow.errors import DataError
+from canaryflow.incidents._runbook import ConfigChange, RunbookContext, SubjectCount
 from canaryflow.records import Alert, RunRecord, utcnow
+from canaryflow.reports import Example
 from canaryflow.runs._canary_detect import (
     FLOW,
     CanaryEvaluation,
@@ -108,6 +111,7 @@ def record_model_probes(
         probes,
         run_id=run.run_id,
         as_of=as_of,
+        client_factory=ws.client_factory,
     )
     ws.store.save_items(items)
     return run
@@ -163,7 +167,10 @@ def finish_model_canary(
             )
         )
         evaluation = CanaryEvaluation(**{**evaluation.__dict__, "alerts": tuple(alerts)})
-    changes = ws.incidents(context=_incident_context(ws, run, evaluation)).handle(alerts)
+    from canaryflow.runs._canary_report import make_charts
+
+    charts = make_charts(ws, run, evaluation)
+    changes = ws.incidents(context=_incident_context(ws, run, evaluation, charts)).handle(alerts)
     status = "degraded" if degraded else "completed"
     summary.update(
         {
@@ -177,7 +184,7 @@ def finish_model_canary(
     )
     from canaryflow.runs._canary_report import write_canary_report
 
-    paths = write_canary_report(ws, final_run, evaluation, changes, probe_errors)
+    paths = write_canary_report(ws, final_run, evaluation, changes, probe_errors, charts)
     summary["report"] = str(paths.markdown) if paths is not None else None
     ws.store.finish_run(run.run_id, status, summary)
     return CanaryOutcome(
@@ -213,37 +220,78 @@ def _warmup(
     return CanaryEvaluation(phase="warmup", notes=tuple(notes))
 
 
-def _incident_context(ws: Workspace, run: RunRecord, ev: CanaryEvaluation) -> dict[str, Any]:
+def _incident_context(
+    ws: Workspace, run: RunRecord, ev: CanaryEvaluation, charts: Sequence[Any]
+) -> RunbookContext:
     """Facts for the runbook: what the store and this evaluation know."""
     cfg = ws.config
     m = cfg.models[run.model]
-    previous = ws.store.list_runs(FLOW, run.model, until=run.as_of, limit=48)
-    hashes = sorted({r.config_hash for r in previous})
-    return {
-        "model_key": run.model,
-        "pinned_model": m.model,
-        "provider": m.provider,
-        "config_path": cfg.source_path or "canaryflow.toml",
-        "config_hashes": hashes,
-        "config_hash": run.config_hash,
-        "run_id": run.run_id,
-        "as_of": run.as_of.isoformat(),
-        "failing_examples": list(ev.failing_examples),
-        "fingerprint": ev.fingerprint.sentence() if ev.fingerprint else None,
-        "fingerprint_changed_probes": list(ev.fingerprint.probes_changed) if ev.fingerprint else [],
-        "new_model_names": list(ev.fingerprint.new_model_names) if ev.fingerprint else [],
-        "new_system_fingerprints": (
-            list(ev.fingerprint.new_system_fingerprints) if ev.fingerprint else []
+    previous = ws.store.list_runs(FLOW, run.model, until=run.as_of, limit=72, newest_first=False)
+    changes = [
+        ConfigChange(before=a.config_hash, after=b.config_hash, at=b.as_of, run_id=b.run_id)
+        for a, b in itertools.pairwise(previous)
+        if a.config_hash != b.config_hash
+    ]
+    examples = [
+        Example(
+            item_id=f"{e['item_id']}#{e['attempt']}",
+            subject=e["family"],
+            output=e["output"],
+            reason=e["reason"],
+        )
+        for e in ev.failing_examples
+    ]
+    counts = [
+        SubjectCount(
+            subject=f.family,
+            kind="family",
+            failed=f.n - f.successes,
+            total=f.n,
+            baseline_failed=f.baseline_n - f.baseline_successes,
+            baseline_total=f.baseline_n,
+        )
+        for f in ev.families
+        if f.n
+    ]
+    counts += [
+        SubjectCount(
+            subject=x["probe"],
+            kind="probe",
+            failed=int(x["current"].split("/")[1]) - int(x["current"].split("/")[0]),
+            total=int(x["current"].split("/")[1]),
+            baseline_failed=int(x["baseline"].split("/")[1]) - int(x["baseline"].split("/")[0]),
+            baseline_total=int(x["baseline"].split("/")[1]),
+        )
+        for x in ev.newly_failing
+    ]
+    fp = ev.fingerprint
+    baseline_fp = ws.store.active_baseline(FLOW, run.model, "__all__", "fingerprint")
+    return RunbookContext(
+        examples=tuple(examples),
+        failing_total=len(ev.failing_examples),
+        counts=tuple(counts),
+        fingerprint_changed_at=run.as_of if fp and fp.probes_changed else None,
+        fingerprint_changed=len(fp.probes_changed) if fp else None,
+        fingerprint_probes=fp.probes_total if fp else None,
+        config_changes=tuple(changes),
+        config_hashes=tuple(dict.fromkeys(r.config_hash for r in previous)),
+        models_returned_before=tuple(
+            baseline_fp.stats.get("model_names", []) if baseline_fp else ()
         ),
-        "families": [
-            {
-                "family": f.family,
-                "rate": f.rate,
-                "baseline_rate": f.baseline_rate,
-                "n": f.n,
-                "verdict": f.verdict,
-            }
-            for f in ev.families
-        ],
-        "newly_failing": list(ev.newly_failing),
-    }
+        models_returned_after=tuple(
+            sorted(
+                {
+                    i.model_returned
+                    for i in ws.store.items_for_runs([run.run_id])
+                    if i.model_returned
+                }
+            )
+        ),
+        model_key=run.model,
+        pinned_model=m.model,
+        last_good_model=m.model,
+        config_file=cfg.source_path or "canaryflow.toml",
+        chart_path=charts[0].path if charts else None,
+        chart_unit=charts[0].unit if charts else None,
+        baseline_n=ev.baseline_n,
+    )
