@@ -10,7 +10,7 @@ probe file with such a check fails at load time instead of producing false failu
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -51,8 +51,6 @@ class Check(BaseModel):
     type: str
     name: str | None = None
     """Label of this check in results (default: its type, numbered if a probe repeats it)."""
-
-    description: ClassVar[str] = ""
 
     def run(self, output: str, extras: CheckInput = NO_EXTRAS) -> CheckResult:
         """Apply the check to one output; pure, never raises on a bad output."""
