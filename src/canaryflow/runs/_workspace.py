@@ -40,14 +40,20 @@ class Workspace:
         """The configured incident sinks; the file sink is always first."""
         from canaryflow.incidents._sinks import FileSink, GitHubIssueSink, WebhookSink
 
-        ctx = context
-        sinks: list[Any] = [FileSink(self.config.sinks.file.dir, context_provider=lambda *_: ctx)]
+        def provider(*_: Any) -> Any:
+            return context
+
+        sinks: list[Any] = [FileSink(self.config.sinks.file.dir, context_provider=provider)]
         hook = self.config.sinks.webhook
         if hook is not None and os.environ.get(hook.url_env):
-            sinks.append(WebhookSink(os.environ[hook.url_env]))
+            sinks.append(WebhookSink(os.environ[hook.url_env], context_provider=provider))
         gh = self.config.sinks.github
         if gh is not None and os.environ.get(gh.token_env):
-            sinks.append(GitHubIssueSink(gh.repo, os.environ[gh.token_env], labels=gh.labels))
+            sinks.append(
+                GitHubIssueSink(
+                    gh.repo, os.environ[gh.token_env], labels=gh.labels, context_provider=provider
+                )
+            )
         return sinks
 
     def incidents(self, context: Any = None) -> Any:
