@@ -163,6 +163,12 @@ class AlertsConfig(_Section):
     """Runs that build a model's first baseline before comparisons start."""
     max_error_rate: float = Field(default=0.2, ge=0, le=1)
     """Above this share of failed calls a run is marked degraded."""
+    canary_latency_alerts: bool = False
+    """Alert on the canary's latency EWMA chart (it is always charted and reported).
+
+    Off by default: a few dozen probe calls an hour measure the prober's host and network as
+    much as the provider, and their latency is rarely stationary; the production flow charts
+    real-traffic latency (TTFT, inter-token) per window and alerts on that."""
     fingerprint_min_changed: int = Field(default=3, ge=1)
     """Probes whose output left the baseline's set of outputs before a fingerprint alert."""
 

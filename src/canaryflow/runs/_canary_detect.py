@@ -645,7 +645,7 @@ def evaluate_run(
                 "calibration": getattr(chart, "calibration_note", ""),
                 "unit": lb.stats.get("unit", "log(ms)"),
             }
-            if pt.alarm:
+            if pt.alarm and alerts_cfg.canary_latency_alerts:
                 alerts.append(
                     Alert(
                         flow=FLOW,

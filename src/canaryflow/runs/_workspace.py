@@ -64,11 +64,7 @@ class Workspace:
 
     def open_incident_run_ids(self, flow: str, model: str) -> set[str]:
         """Runs that contributed to an open or acknowledged incident (never baseline data)."""
-        out: set[str] = set()
-        for inc in self.store.list_incidents(flow=flow, model=model):
-            if inc.state != "resolved":
-                out.update(inc.run_ids)
-        return out
+        return set(self.store.open_incident_run_ids(flow, model))
 
 
 def open_workspace(config_path: str | os.PathLike[str] | None = None) -> Workspace:

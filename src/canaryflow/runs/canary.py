@@ -226,7 +226,7 @@ def _incident_context(
     """Facts for the runbook: what the store and this evaluation know."""
     cfg = ws.config
     m = cfg.models[run.model]
-    previous = ws.store.list_runs(FLOW, run.model, until=run.as_of, limit=72, newest_first=False)
+    previous = ws.store.list_runs(FLOW, run.model, until=run.as_of, limit=72)[::-1]
     changes = [
         ConfigChange(before=a.config_hash, after=b.config_hash, at=b.as_of, run_id=b.run_id)
         for a, b in itertools.pairwise(previous)
