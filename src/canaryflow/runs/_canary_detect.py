@@ -45,6 +45,7 @@ __all__ = [
     "FingerprintResult",
     "RunSummary",
     "build_baselines",
+    "canary_stats",
     "evaluate_run",
     "summarize",
 ]
@@ -55,6 +56,8 @@ FLOW = "canary"
 SAFETY_FAMILIES = frozenset({"safety_refusal"})
 HISTORY = 240
 """Chart points kept in the stored chart state for plots (10 days of hourly runs)."""
+MIN_LATENCY_BASELINE_RUNS = 5
+"""The latency EWMA needs a baseline of at least this many runs (``ewma_L_for_baseline``)."""
 
 
 def family_class(family: str) -> MetricClass:
@@ -381,6 +384,10 @@ def evaluate_run(
         point = None
         if not applied:
             point = chart.update(fr.n - fr.successes, fr.n, label=run.as_of.isoformat())
+            if point.alarm:
+                # Restart after a signal (the alert carries the change point); a change that
+                # persists signals again and updates the open incident.
+                chart.reset()
             new_state = dict(state or {})
             new_state["chart"] = chart.state()
             hist = list(new_state.get("history", []))
@@ -388,6 +395,8 @@ def evaluate_run(
                 {
                     "as_of": run.as_of.isoformat(),
                     "rate": fr.rate,
+                    "passed": fr.successes,
+                    "n": fr.n,
                     "statistic": point.statistic,
                     "limit": point.h,
                     "alarm": point.alarm,
@@ -601,7 +610,12 @@ def evaluate_run(
     latency_history: list[dict[str, Any]] = []
     lb = baselines.get((ALL, "latency_log_p50"))
     x = _log_p50(cur.latencies)
-    if lb is not None and x is not None and lb.stats["sd"] > 0:
+    if (
+        lb is not None
+        and x is not None
+        and lb.stats["sd"] > 0
+        and lb.n >= MIN_LATENCY_BASELINE_RUNS
+    ):
         state, applied = _chart_update(store, model, ALL, "latency_ewma", run)
         chart = (
             EWMAChart.from_state(state["chart"])
@@ -617,6 +631,8 @@ def evaluate_run(
         hist = list((state or {}).get("history", []))
         if not applied:
             pt = chart.update(x, label=run.as_of.isoformat())
+            if pt.alarm:
+                chart.reset()
             hist.append(
                 {
                     "as_of": run.as_of.isoformat(),
@@ -687,7 +703,12 @@ def evaluate_run(
             f"baseline: {len(pr.run_ids)} runs from {pr.window_start:%Y-%m-%d %H:%M} to "
             f"{pr.window_end:%Y-%m-%d %H:%M} UTC, version {pr.baseline_version}"
         )
-    if lb is not None and lb.n < 300:
+    if lb is not None and lb.n < MIN_LATENCY_BASELINE_RUNS:
+        notes.append(
+            f"latency not charted: its baseline has m={lb.n} runs, fewer than "
+            f"{MIN_LATENCY_BASELINE_RUNS} (raise alerts.warmup_runs)"
+        )
+    elif lb is not None and lb.n < 300:
         notes.append(
             f"latency chart baseline has m={lb.n} runs (< 300): control limits were adjusted "
             "for the estimated baseline (see the chart's calibration note)"
@@ -706,3 +727,16 @@ def evaluate_run(
         pass_history=tuple(history_pass),
         latency_history=tuple(latency_history),
     )
+
+
+def canary_stats(
+    runs: Sequence[RunRecord], items: Sequence[ItemResult]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Stats function for ``canaryflow.baselines.promote``: every canary baseline of a model."""
+    if not runs:
+        return {}
+    model = runs[0].model
+    return {
+        (b.subject, b.metric): {"n": b.n, **b.stats}
+        for b in build_baselines(model, runs, items, reason="promote")
+    }

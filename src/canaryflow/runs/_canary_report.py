@@ -44,15 +44,63 @@ def _verdict(run: RunRecord, ev: CanaryEvaluation, changes: Sequence[Any]) -> st
 
 
 def make_charts(ws: Workspace, run: RunRecord, ev: CanaryEvaluation) -> list[Chart]:
-    """Plot the latency EWMA chart and the pass-rate CUSUMs (only when there is history)."""
+    """Charts of this run: for each alerted family its pass rate per run and its Bernoulli
+    CUSUM (first, so incidents link them), then the latency EWMA chart."""
     if ev.phase != "monitor":
         return []
-    from canaryflow.reports import plot_control_chart
+    from canaryflow.reports import plot_control_chart, plot_pass_rate
 
     out_dir = ws.reports_dir / "canary" / "charts"
     out: list[Chart] = []
     stamp = f"{run.as_of:%Y%m%dT%H%M}"
+    alarmed = {a.subject for a in ev.alerts}
+    baseline_rates = {f.family: f.baseline_rate for f in ev.families}
     try:
+        for fam in ev.pass_history:
+            name, hist = fam["family"], [h for h in fam["history"] if "n" in h]
+            if name not in alarmed or not hist:
+                continue
+            path = out_dir / f"{run.model}-{stamp}-{name}-pass-rate.png"
+            plot_pass_rate(
+                [
+                    {
+                        "x": datetime.fromisoformat(h["as_of"]),
+                        "passed": h["passed"],
+                        "total": h["n"],
+                    }
+                    for h in hist
+                ],
+                title=f"{run.model}: {name} pass rate per run",
+                baseline_rate=baseline_rates.get(name),
+                out_path=path,
+            )
+            out.append(
+                Chart(
+                    title=f"{name} pass rate per run",
+                    path=str(path),
+                    unit="pass rate (fraction of attempts)",
+                )
+            )
+            path = out_dir / f"{run.model}-{stamp}-{name}-cusum.png"
+            plot_control_chart(
+                [
+                    {
+                        "x": datetime.fromisoformat(h["as_of"]),
+                        "value": h["statistic"],
+                        "upper": h["limit"],
+                        "lower": None,
+                        "alarm": h["alarm"],
+                    }
+                    for h in hist
+                ],
+                title=f"{run.model}: {name} failures, Bernoulli CUSUM",
+                unit="cumulative log-likelihood ratio (failures vs baseline)",
+                baseline_mean=0.0,
+                out_path=path,
+            )
+            out.append(
+                Chart(title=f"{name} Bernoulli CUSUM", path=str(path), unit="log-likelihood ratio")
+            )
         if len(ev.latency_history) >= 2:
             path = out_dir / f"{run.model}-{stamp}-latency.png"
             plot_control_chart(
@@ -71,32 +119,7 @@ def make_charts(ws: Workspace, run: RunRecord, ev: CanaryEvaluation) -> list[Cha
                 baseline_mean=None,
                 out_path=path,
             )
-            out.append(Chart(title="Median latency, EWMA", path=str(path), unit="log(ms)"))
-        alarmed = {a.subject for a in ev.alerts}
-        for fam in ev.pass_history:
-            hist = fam["history"]
-            if fam["family"] not in alarmed or len(hist) < 2:
-                continue
-            path = out_dir / f"{run.model}-{stamp}-{fam['family']}-cusum.png"
-            points = [
-                {
-                    "as_of": h["as_of"],
-                    "value": h["statistic"],
-                    "statistic": h["statistic"],
-                    "upper": h["limit"],
-                    "lower": 0.0,
-                    "alarm": h["alarm"],
-                }
-                for h in hist
-            ]
-            plot_control_chart(
-                points,
-                title=f"{run.model}: {fam['family']} failures, Bernoulli CUSUM",
-                unit="cumulative log-likelihood ratio (failures vs baseline)",
-                baseline_mean=0.0,
-                out_path=path,
-            )
-            out.append(Chart(title=f"{fam['family']} Bernoulli CUSUM", path=str(path), unit="LLR"))
+            out.append(Chart(title="__all__ median latency, EWMA", path=str(path), unit="log(ms)"))
     except Exception as exc:  # a plot must never sink a run's report
         log.warning("chart rendering failed: %s", exc)
     return out

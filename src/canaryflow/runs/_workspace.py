@@ -40,8 +40,8 @@ class Workspace:
         """The configured incident sinks; the file sink is always first."""
         from canaryflow.incidents._sinks import FileSink, GitHubIssueSink, WebhookSink
 
-        def provider(*_: Any) -> Any:
-            return context
+        def provider(*args: Any) -> Any:
+            return context(*args) if callable(context) else context
 
         sinks: list[Any] = [FileSink(self.config.sinks.file.dir, context_provider=provider)]
         hook = self.config.sinks.webhook

@@ -170,7 +170,16 @@ def finish_model_canary(
     from canaryflow.runs._canary_report import make_charts
 
     charts = make_charts(ws, run, evaluation)
-    changes = ws.incidents(context=_incident_context(ws, run, evaluation, charts)).handle(alerts)
+    base_context = _incident_context(ws, run, evaluation, charts)
+
+    def context_for(incident: Any, *_: Any) -> RunbookContext:
+        # Each incident links the chart of its own subject (pass rate for a family).
+        chart = next((c for c in charts if c.title.startswith(f"{incident.subject} ")), None)
+        if chart is None:
+            return base_context
+        return base_context.model_copy(update={"chart_path": chart.path, "chart_unit": chart.unit})
+
+    changes = ws.incidents(context=context_for).handle(alerts)
     status = "degraded" if degraded else "completed"
     summary.update(
         {
