@@ -96,7 +96,14 @@ class DataErrors(DataError):
 
 
 _SAFE_HEADERS = frozenset(
-    {"retry-after", "retry-after-ms", "x-request-id", "request-id", "content-type", "x-should-retry"}
+    {
+        "retry-after",
+        "retry-after-ms",
+        "x-request-id",
+        "request-id",
+        "content-type",
+        "x-should-retry",
+    }
 )
 
 

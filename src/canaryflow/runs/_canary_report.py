@@ -101,7 +101,9 @@ def make_charts(ws: Workspace, run: RunRecord, ev: CanaryEvaluation) -> list[Cha
             out.append(
                 Chart(title=f"{name} Bernoulli CUSUM", path=str(path), unit="log-likelihood ratio")
             )
-        if len(ev.latency_history) >= 2:
+        # The latency chart is in every run's JSON history; draw it only when this run
+        # alerted (hourly PNGs of a quiet chart would only fill the disk).
+        if len(ev.latency_history) >= 2 and ev.alerts:
             path = out_dir / f"{run.model}-{stamp}-latency.png"
             plot_control_chart(
                 [
@@ -226,6 +228,14 @@ def build_canary_report(
     for line in probe_errors:
         errors.append(ErrorInfo(kind="probe_file", count=1, message=line.line()))
     notes = list(ev.notes if ev.phase == "monitor" else ())
+    quiet = [f for f in ev.families if f.verdict == "inconclusive"]
+    if quiet:
+        a = ws.config.alerts
+        notes.append(
+            f"inconclusive ({len(quiet)} families): one run of these sizes cannot show a "
+            f"{a.min_detectable_drop:.0%} pass-rate drop at q={a.fdr_q:g} with 80% power; "
+            "the Bernoulli CUSUM accumulates their evidence across runs (all below its limit)"
+        )
     if ev.latency and ev.latency.get("calibration"):
         notes.append(f"latency chart: {ev.latency['calibration']}")
     return Report(
