@@ -226,7 +226,7 @@ def _summary_table(rows: list[dict[str, Any]], title: str) -> Table:
         s = r.get("summary", {})
         table.add_row(
             escape(str(r.get("model"))),
-            str(s.get("phase", "")),
+            str(s.get("phase", "")) + (f" {s['warmup']}" if s.get("phase") == "warmup" else ""),
             str(r.get("status", "")),
             f"{s.get('passed', 0)}/{s.get('evaluated', 0)}",
             f"{s.get('errors', 0)} ({s.get('error_rate', 0):.0%})",
@@ -304,20 +304,13 @@ def backfill_canary_cmd(
     probes: Annotated[Path | None, typer.Option(help="Probe directory.")] = None,
 ) -> None:
     """Run N back-dated canaries in one process (build a baseline now, not in a day)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
+    from canaryflow.demo import run_progress
     from canaryflow.runs import backfill_canary, open_workspace
 
     ws = open_workspace(config)
     step = parse_interval(every)
     last: list[Any] = []
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with run_progress(console) as progress:
         bar = progress.add_task("backfilling canary runs", total=runs)
 
         def on_run(i: int, outcomes: list[Any]) -> None:

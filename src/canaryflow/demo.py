@@ -88,6 +88,17 @@ def to_toml(cfg: Config) -> str:
     return "\n".join(lines)
 
 
+def run_progress(console: Console) -> Progress:
+    """The progress bar of long CLI work (backfills, the demo replay)."""
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -165,13 +176,7 @@ def run_demo(
         )
     )
     before: list[str] = []
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with run_progress(console) as progress:
         bar = progress.add_task("replaying baseline history", total=baseline_runs)
 
         def on_run(i: int, outcomes: list[Any]) -> None:

@@ -218,6 +218,7 @@ def _warmup(
     excluded = ws.open_incident_run_ids(FLOW, run.model)
     runs = [r for r in runs if r.run_id not in excluded][-need:]
     notes = [f"warm-up: {len(runs)} of {need} runs collected for the first baseline"]
+    summary["warmup"] = f"{min(len(runs), need)}/{need}"
     if len(runs) >= need:
         items = ws.store.items_for_runs([r.run_id for r in runs])
         for b in build_baselines(run.model, runs, items, reason=f"warm-up ({need} runs)"):
