@@ -44,7 +44,11 @@ def test_documented_shape_loads(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, ISSUE_SHAPE))
     m = cfg.models["support-bot"]
     assert (m.provider, m.model, m.pricing.input, m.pricing.output) == (
-        "anthropic", "claude-3-5-haiku-20241022", 0.80, 4.00)
+        "anthropic",
+        "claude-3-5-haiku-20241022",
+        0.80,
+        4.00,
+    )
     assert cfg.judge.model == "support-bot"
     assert cfg.schedules.production == "*/15 * * * *"
     assert len(cfg.config_hash()) == 12
@@ -56,18 +60,24 @@ def test_shipped_config_is_valid_and_offline() -> None:
 
 
 def test_all_problems_reported_one_line_each(tmp_path: Path) -> None:
-    bad = ISSUE_SHAPE.replace("input = 0.80", 'input = "cheap"').replace(
-        'provider = "anthropic"', 'provider = "anthropik"\ncolour = "red"'
-    ).replace('canary = "0 * * * *"', 'canary = "hourly"')
+    bad = (
+        ISSUE_SHAPE.replace("input = 0.80", 'input = "cheap"')
+        .replace('provider = "anthropic"', 'provider = "anthropik"\ncolour = "red"')
+        .replace('canary = "0 * * * *"', 'canary = "hourly"')
+    )
     with pytest.raises(ConfigErrors) as info:
         load_config(write(tmp_path, bad))
     got = lines(info.value)
-    assert 'canaryflow.toml: models.support-bot.pricing.input: expected a number, got "cheap"' in got
-    assert any(g.startswith("canaryflow.toml: models.support-bot.provider: expected one of")
-               for g in got)
+    assert (
+        'canaryflow.toml: models.support-bot.pricing.input: expected a number, got "cheap"' in got
+    )
+    assert any(
+        g.startswith("canaryflow.toml: models.support-bot.provider: expected one of") for g in got
+    )
     assert any(g.startswith("canaryflow.toml: models.support-bot.colour: unknown key") for g in got)
-    assert any(g.startswith("canaryflow.toml: schedules.canary: expected a 5-field cron")
-               for g in got)
+    assert any(
+        g.startswith("canaryflow.toml: schedules.canary: expected a 5-field cron") for g in got
+    )
     assert len(got) == 4
 
 
@@ -85,7 +95,9 @@ def test_unknown_references(tmp_path: Path) -> None:
 
 
 def test_key_value_instead_of_name_rejected(tmp_path: Path) -> None:
-    text = ISSUE_SHAPE.replace('api_key_env = "ANTHROPIC_API_KEY"', 'api_key_env = "sk-ant-abc-123"')
+    text = ISSUE_SHAPE.replace(
+        'api_key_env = "ANTHROPIC_API_KEY"', 'api_key_env = "sk-ant-abc-123"'
+    )
     with pytest.raises(ConfigErrors) as info:
         load_config(write(tmp_path, text))
     assert "models.support-bot.api_key_env" in str(info.value)
