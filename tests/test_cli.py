@@ -1,0 +1,87 @@
+"""The CLI: commands listed, one line per config problem, exit codes, schema and probe checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from canaryflow.cli import app
+
+ROOT = Path(__file__).parents[1]
+runner = CliRunner()
+
+
+def test_help_lists_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in (
+        "config",
+        "schema",
+        "probes",
+        "run",
+        "backfill",
+        "baseline",
+        "incidents",
+        "serve",
+        "simulator",
+        "demo",
+    ):
+        assert command in result.output
+
+
+def test_config_check_ok_masks_secrets(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    result = runner.invoke(app, ["config", "check", "--config", str(ROOT / "canaryflow.toml")])
+    assert result.exit_code == 0, result.output
+    assert "configuration is valid" in result.output
+
+
+def test_config_check_broken_one_line_per_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "canaryflow.toml"
+    bad.write_text(
+        '[models.a]\nprovider = "nope"\nmodel = 3\npricing = { input = "cheap", output = 1 }\n'
+        '[judge]\nmodel = "a"\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["config", "check", "--config", str(bad)])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.startswith("error")]
+    assert len(lines) == 3, result.output
+    assert any('models.a.pricing.input: expected a number, got "cheap"' in x for x in lines)
+    assert "Traceback" not in result.output
+
+
+def test_schema_probe_matches_committed_file() -> None:
+    result = runner.invoke(app, ["schema", "probe"])
+    assert result.exit_code == 0
+    committed = json.loads((ROOT / "src/canaryflow/schemas/probe.schema.json").read_text())
+    assert json.loads(result.output) == committed
+
+
+def test_probes_validate_reports_file_line_field(tmp_path: Path) -> None:
+    good = (ROOT / "probes" / "arithmetic.yaml").read_text(encoding="utf-8")
+    (tmp_path / "arithmetic.yaml").write_text(good, encoding="utf-8")
+    (tmp_path / "broken.yaml").write_text(
+        "probes:\n  - id: broken\n    description: x\n    tags: [misc]\n    prompt: hi\n"
+        '    checks:\n      - {type: regex, pattern: "(unclosed"}\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["probes", "validate", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "broken.yaml:7: probes[0].checks[0].pattern: invalid regular expression" in (
+        result.output.replace("\n", "")
+    )
+    assert "valid probe(s), 1 problem(s)" in result.output
+
+
+def test_shipped_probes_validate() -> None:
+    result = runner.invoke(app, ["probes", "validate", str(ROOT / "probes")])
+    assert result.exit_code == 0, result.output
+
+
+def test_bad_timestamp_is_usage_error(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["run", "canary", "--config", str(ROOT / "canaryflow.toml"), "--as-of", "yesterday"]
+    )
+    assert result.exit_code == 2
