@@ -73,6 +73,8 @@ class ModelConfig(_Section):
     """For openai include the ``/v1`` suffix as the SDK expects."""
     api_key_env: str | None = None
     """The NAME of the environment variable holding the key, never the key."""
+    api_key_secret: str | None = None
+    """Alternatively, the name of a Prefect Secret block holding the key (workers on a pool)."""
     pricing: Pricing | None = None
     protocol: Literal["anthropic", "openai"] = "anthropic"
     """Wire protocol for ``provider = "simulator"`` (ignored otherwise)."""
@@ -403,6 +405,8 @@ def resolve_api_key(model_key: str, model: ModelConfig) -> str:
     """
     if model.provider == "simulator":
         return "simulator-key"
+    if model.api_key_secret:
+        return _secret_block(model_key, model.api_key_secret)
     env = model.api_key_env or (
         "ANTHROPIC_API_KEY" if model.provider == "anthropic" else "OPENAI_API_KEY"
     )
@@ -413,3 +417,21 @@ def resolve_api_key(model_key: str, model: ModelConfig) -> str:
             return "not-needed"
         raise MissingAPIKeyError(model_key, env)
     return value
+
+
+def _secret_block(model_key: str, name: str) -> str:
+    """Read a key from a Prefect Secret block (never logged; Secret's repr is masked)."""
+    from canaryflow.errors import ProviderError
+
+    try:
+        from prefect.blocks.system import Secret
+
+        value = Secret.load(name).get()
+    except Exception as exc:  # ValueError when missing; connection errors without a server
+        raise ProviderError(
+            f"model {model_key!r}: cannot read the Prefect Secret block {name!r} "
+            f"({type(exc).__name__}); create it with Secret(value=...).save({name!r}) or use "
+            f"models.{model_key}.api_key_env",
+            kind="config",
+        ) from None
+    return str(value)
