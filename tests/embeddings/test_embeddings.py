@@ -78,6 +78,10 @@ def test_sentence_transformer_missing_says_how_to_install() -> None:
 def test_sentence_transformer_embeds() -> None:  # pragma: no cover - needs torch
     v = SentenceTransformerEmbedder().embed(TEXTS)
     assert v.shape == (len(TEXTS), 384) and v.dtype == np.float32
+    a, b, c = SentenceTransformerEmbedder().embed(
+        ["The cat sat on the mat.", "A cat is sitting on a mat.", "Quarterly revenue rose 5%."]
+    )
+    assert float(a @ b) > 0.8 > 0.3 > float(a @ c)  # a real sentence model, offline
 
 
 class _Handler(BaseHTTPRequestHandler):

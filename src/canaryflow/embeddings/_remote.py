@@ -53,7 +53,11 @@ class SentenceTransformerEmbedder(Embedder):
         """384 for MiniLM-L6; read from the model once it is loaded."""
         if self._model is None:
             return 384
-        return int(self._model.get_sentence_embedding_dimension())
+        # sentence-transformers 6 renamed the method; keep both for older installs.
+        getter = getattr(self._model, "get_embedding_dimension", None) or getattr(
+            self._model, "get_sentence_embedding_dimension"
+        )
+        return int(getter())
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         model = self._load()
