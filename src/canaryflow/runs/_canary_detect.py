@@ -503,7 +503,9 @@ def evaluate_run(
             hits += outs.get(modal[pid], 0)
             attempts += n_p
             top = outs.most_common(1)[0][0]
-            if top != modal[pid]:
+            # Changed = most attempts left the baseline's modal output. A tie (one noisy
+            # wording of two repetitions) is natural noise, not a changed probe.
+            if 2 * outs.get(modal[pid], 0) < n_p:
                 changed.append(pid)
                 if len(examples) < 10:
                     examples.append(

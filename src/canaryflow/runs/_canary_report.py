@@ -144,6 +144,12 @@ def build_canary_report(
         f"{s.get('errors', 0)} call errors ({s.get('error_rate', 0):.1%}); "
         f"cost ${s.get('cost_usd', 0):.4f}",
     ]
+    if s.get("failed_calls"):
+        lines.append(
+            f"provider calls: {s['failed_calls']} of {s.get('provider_calls')} failed "
+            f"({s.get('call_error_rate', 0):.1%}) and were retried; "
+            f"{s.get('errors', 0)} attempts still failed after retries"
+        )
     if ev.phase == "warmup":
         lines.extend(ev.notes)
     if ev.fingerprint is not None:

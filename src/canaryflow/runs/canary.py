@@ -128,11 +128,18 @@ def finish_model_canary(
     active = {
         (b.subject, b.metric): b for b in ws.store.list_baselines(FLOW, run.model) if b.active
     }
+    # Provider calls including retries: a 429 that a retry absorbed is not a lost result, but
+    # it is still an error rate the report shows (DESIGN §8).
+    calls = sum(max(int(i.extra.get("attempts") or 1), 1) for i in items)
+    failed_calls = calls - (cur.attempts - cur.errors)
     summary: dict[str, Any] = {
         "attempts": cur.attempts,
         "errors": cur.errors,
         "error_rate": round(cur.error_rate, 4),
         "error_kinds": dict(cur.error_kinds),
+        "provider_calls": calls,
+        "failed_calls": failed_calls,
+        "call_error_rate": round(failed_calls / calls, 4) if calls else 0.0,
         "passed": sum(cur.family_pass.values()),
         "evaluated": sum(cur.family_n.values()),
         "cost_usd": round(sum(i.cost_usd or 0.0 for i in items), 6),
