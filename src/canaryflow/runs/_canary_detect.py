@@ -50,7 +50,7 @@ __all__ = [
     "summarize",
 ]
 
-ALL = "__all__"
+ALL = "all_probes"
 """Subject of model-wide baselines (fingerprint, latency)."""
 FLOW = "canary"
 SAFETY_FAMILIES = frozenset({"safety_refusal"})

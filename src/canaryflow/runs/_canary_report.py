@@ -20,7 +20,7 @@ from canaryflow.reports import (
     SubjectResult,
     write_report,
 )
-from canaryflow.runs._canary_detect import CanaryEvaluation
+from canaryflow.runs._canary_detect import ALL, CanaryEvaluation
 from canaryflow.runs._workspace import Workspace
 
 __all__ = [
@@ -121,7 +121,7 @@ def make_charts(ws: Workspace, run: RunRecord, ev: CanaryEvaluation) -> list[Cha
                 baseline_mean=None,
                 out_path=path,
             )
-            out.append(Chart(title="__all__ median latency, EWMA", path=str(path), unit="log(ms)"))
+            out.append(Chart(title=f"{ALL} median latency, EWMA", path=str(path), unit="log(ms)"))
     except Exception as exc:  # a plot must never sink a run's report
         log.warning("chart rendering failed: %s", exc)
     return out
@@ -153,7 +153,12 @@ def build_canary_report(
     if ev.phase == "warmup":
         lines.extend(ev.notes)
     if ev.fingerprint is not None:
-        lines.append("fingerprint: " + ev.fingerprint.sentence())
+        still = not ev.newly_failing and not any(a.metric == "pass_rate" for a in ev.alerts)
+        lines.append(
+            "fingerprint: "
+            + ev.fingerprint.sentence()
+            + ("; every check still passes" if still and ev.fingerprint.probes_changed else "")
+        )
     for c in changes:
         lines.append(f"incident {c.incident.incident_id} {c.action}: {c.incident.title}")
     results = [
@@ -191,9 +196,8 @@ def build_canary_report(
     fp_text = ""
     if ev.fingerprint is not None:
         fp = ev.fingerprint
-        fp_text = fp.sentence() + (
-            "; checks still pass" if not ev.newly_failing and not ev.alerts else ""
-        )
+        checks_pass = not ev.newly_failing and not any(a.metric == "pass_rate" for a in ev.alerts)
+        fp_text = fp.sentence() + ("; every check still passes" if checks_pass else "")
         if fp.new_system_fingerprints:
             fp_text += f"; new system_fingerprint(s): {', '.join(fp.new_system_fingerprints)}"
         if fp.new_model_names:

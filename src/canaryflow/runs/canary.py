@@ -23,6 +23,7 @@ from canaryflow.incidents._runbook import ConfigChange, RunbookContext, SubjectC
 from canaryflow.records import Alert, RunRecord, utcnow
 from canaryflow.reports import Example
 from canaryflow.runs._canary_detect import (
+    ALL,
     FLOW,
     CanaryEvaluation,
     build_baselines,
@@ -156,7 +157,7 @@ def finish_model_canary(
             Alert(
                 flow=FLOW,
                 model=run.model,
-                subject="__all__",
+                subject=ALL,
                 metric="error_rate",
                 metric_class="reliability",
                 baseline_value=cfg.alerts.max_error_rate,
@@ -282,7 +283,7 @@ def _incident_context(
         for x in ev.newly_failing
     ]
     fp = ev.fingerprint
-    baseline_fp = ws.store.active_baseline(FLOW, run.model, "__all__", "fingerprint")
+    baseline_fp = ws.store.active_baseline(FLOW, run.model, ALL, "fingerprint")
     return RunbookContext(
         examples=tuple(examples),
         failing_total=len(ev.failing_examples),
