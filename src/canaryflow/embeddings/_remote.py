@@ -54,9 +54,9 @@ class SentenceTransformerEmbedder(Embedder):
         if self._model is None:
             return 384
         # sentence-transformers 6 renamed the method; keep both for older installs.
-        getter = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
-        )
+        getter = getattr(self._model, "get_embedding_dimension", None)
+        if getter is None:
+            getter = self._model.get_sentence_embedding_dimension
         return int(getter())
 
     def _embed(self, texts: list[str]) -> np.ndarray:
