@@ -85,3 +85,18 @@ def test_bad_timestamp_is_usage_error(tmp_path: Path) -> None:
         app, ["run", "canary", "--config", str(ROOT / "canaryflow.toml"), "--as-of", "yesterday"]
     )
     assert result.exit_code == 2
+
+
+def test_missing_api_key_is_one_line_naming_the_variable(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("MY_ANTHROPIC_KEY", raising=False)
+    cfg = tmp_path / "canaryflow.toml"
+    cfg.write_text(
+        '[models.prod]\nprovider = "anthropic"\nmodel = "claude-x"\n'
+        'api_key_env = "MY_ANTHROPIC_KEY"\n',
+        encoding="utf-8",
+    )
+    for args in (["run", "canary"], ["backfill", "canary", "--runs", "2"]):
+        result = runner.invoke(app, [*args, "--config", str(cfg)])
+        assert result.exit_code == 2, result.output
+        assert "MY_ANTHROPIC_KEY" in result.output
+        assert "Traceback" not in result.output

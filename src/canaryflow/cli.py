@@ -218,6 +218,14 @@ def _quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
+def _check_keys(cfg: Any, keys: list[str]) -> None:
+    """Fail fast, in one line naming the variable, when a model's API key is not set."""
+    from canaryflow.config import resolve_api_key
+
+    for key in keys:
+        resolve_api_key(key, cfg.models[key])
+
+
 def _summary_table(rows: list[dict[str, Any]], title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for col in ("model", "phase", "status", "passed", "errors", "fingerprint", "incidents"):
@@ -274,7 +282,7 @@ def run_canary_cmd(
     from canaryflow.config import load_config
 
     cfg = load_config(config)
-    cfg.model_keys(model or cfg.canary.models)
+    _check_keys(cfg, cfg.model_keys(model or cfg.canary.models))
     _quiet_prefect()
     flow = _load_flow(_project_root(config), "canary.py:hourly_canary")
     with console.status("Running the hourly canary (Prefect flow; first start takes ~15 s)..."):
@@ -308,6 +316,7 @@ def backfill_canary_cmd(
     from canaryflow.runs import backfill_canary, open_workspace
 
     ws = open_workspace(config)
+    _check_keys(ws.config, ws.config.model_keys(model or ws.config.canary.models))
     step = parse_interval(every)
     last: list[Any] = []
     with run_progress(console) as progress:
