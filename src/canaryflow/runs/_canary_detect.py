@@ -371,25 +371,28 @@ def evaluate_run(
         # so a perfect baseline does not make one failure infinitely surprising.
         pass0 = (fr.baseline_successes + 0.5) / (fr.baseline_n + 1)
         state, applied = _chart_update(store, model, fr.family, "bernoulli_cusum", run)
-        chart = (
-            BernoulliCUSUM.from_state(state["chart"])
-            if state and "chart" in state
-            else BernoulliCUSUM(
+        chart: BernoulliCUSUM | None = None
+        if state and "chart" in state:
+            chart = BernoulliCUSUM.from_state(state["chart"])
+        elif pass0 - alerts_cfg.min_detectable_drop > 0.01:
+            chart = BernoulliCUSUM(
                 p0=pass0,
-                p1=max(pass0 - alerts_cfg.min_detectable_drop, 0.01),
+                p1=pass0 - alerts_cfg.min_detectable_drop,
                 arl0=alerts_cfg.bernoulli_cusum_arl0_runs,
                 n_per_run=fr.n,
             )
-        )
+        # else: the family already fails in the baseline; there is no drop left to chart.
         point = None
         if not applied:
-            point = chart.update(fr.n - fr.successes, fr.n, label=run.as_of.isoformat())
-            if point.alarm:
-                # Restart after a signal (the alert carries the change point); a change that
-                # persists signals again and updates the open incident.
-                chart.reset()
+            if chart is not None:
+                point = chart.update(fr.n - fr.successes, fr.n, label=run.as_of.isoformat())
+                if point.alarm:
+                    # Restart after a signal (the alert carries the change point); a change
+                    # that persists signals again and updates the open incident.
+                    chart.reset()
             new_state = dict(state or {})
-            new_state["chart"] = chart.state()
+            if chart is not None:
+                new_state["chart"] = chart.state()
             hist = list(new_state.get("history", []))
             hist.append(
                 {
@@ -397,9 +400,9 @@ def evaluate_run(
                     "rate": fr.rate,
                     "passed": fr.successes,
                     "n": fr.n,
-                    "statistic": point.statistic,
-                    "limit": point.h,
-                    "alarm": point.alarm,
+                    "statistic": point.statistic if point else None,
+                    "limit": point.h if point else None,
+                    "alarm": bool(point and point.alarm),
                 }
             )
             new_state["history"] = hist[-HISTORY:]
