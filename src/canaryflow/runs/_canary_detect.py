@@ -703,6 +703,14 @@ def evaluate_run(
     ][:50]
     notes = []
     pr = baselines.get((ALL, "fingerprint"))
+    new_families = sorted(f for f in cur.family_n if (f, "pass_rate") not in baselines)
+    new_probes = sorted(p for p in cur.probe_n if pr is None or p not in pr.stats["modal"])
+    if new_families or new_probes:
+        notes.append(
+            f"not compared (added after the baseline was frozen): families {new_families or '-'}"
+            f", probes {new_probes[:20] or '-'}; include them with `canaryflow baseline promote "
+            f"--model {model} --since <time> --reason ...`"
+        )
     if pr is not None:
         notes.append(
             f"baseline: {len(pr.run_ids)} runs from {pr.window_start:%Y-%m-%d %H:%M} to "

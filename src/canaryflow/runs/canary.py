@@ -10,7 +10,9 @@ items and does not apply its observations to the control charts twice.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +40,7 @@ __all__ = [
     "canary_run_id",
     "finish_model_canary",
     "record_model_probes",
+    "run_config_hash",
     "run_model_canary",
 ]
 
@@ -91,6 +94,18 @@ def run_model_canary(
     return finish_model_canary(ws, run, probe_errors=probe_errors)
 
 
+def run_config_hash(config_hash: str, probes: Sequence[Probe]) -> str:
+    """Hash of everything a run's verdict depends on: canaryflow.toml *and* the probe set.
+
+    The runbook's "isolate" step reads an unchanged hash as "prompts and probes did not
+    change, suspect the model", so the probes must be in it.
+    """
+    payload = json.dumps(
+        [config_hash, sorted(p.model_dump_json() for p in probes)], separators=(",", ":")
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
 def record_model_probes(
     ws: Workspace, model_key: str, probes: Sequence[Probe], as_of: datetime
 ) -> RunRecord:
@@ -100,7 +115,7 @@ def record_model_probes(
         run_id=canary_run_id(model_key, as_of),
         flow="canary",
         model=model_key,
-        config_hash=cfg.config_hash(),
+        config_hash=run_config_hash(cfg.config_hash(), probes),
         as_of=as_of,
         started_at=utcnow(),
     )
