@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 from canaryflow.config import AlertsConfig
 from canaryflow.records import Alert, Baseline, RunRecord
 from canaryflow.runs._canary_baseline import ALL, FLOW, RunSummary, log_p50
-
-if TYPE_CHECKING:
-    from canaryflow.runs._canary_detect import FamilyResult
 from canaryflow.stats import BernoulliCUSUM, EWMAChart
 from canaryflow.store import Store
+
+if TYPE_CHECKING:  # the result type lives with the evaluation, which imports this module
+    from canaryflow.runs._canary_detect import FamilyResult
 
 __all__ = ["HISTORY", "MIN_LATENCY_BASELINE_RUNS", "change_start", "family_cusum", "latency_chart"]
 
