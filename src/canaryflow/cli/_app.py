@@ -1,0 +1,108 @@
+"""The typer apps, shared options, error mapping and argument parsers of the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from canaryflow.errors import CanaryflowError, ConfigErrors, DataErrors
+
+app = typer.Typer(
+    name="canaryflow",
+    help="Catch silent quality regressions in LLM applications (canaries, golden sets, "
+    "production judging) with statistics that have a known false-alarm rate.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Inspect and validate canaryflow.toml.", no_args_is_help=True)
+schema_app = typer.Typer(
+    help="Print the JSON Schemas of the files users write.", no_args_is_help=True
+)
+probes_app = typer.Typer(help="Work with probe definitions.", no_args_is_help=True)
+baseline_app = typer.Typer(help="List, show, promote and reset baselines.", no_args_is_help=True)
+incidents_app = typer.Typer(
+    help="List, show, acknowledge and resolve incidents.", no_args_is_help=True
+)
+run_app = typer.Typer(help="Run one flow now.", no_args_is_help=True)
+backfill_app = typer.Typer(
+    help="Run back-dated runs now (build a baseline today).", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
+app.add_typer(schema_app, name="schema")
+app.add_typer(probes_app, name="probes")
+app.add_typer(baseline_app, name="baseline")
+app.add_typer(incidents_app, name="incidents")
+app.add_typer(run_app, name="run")
+app.add_typer(backfill_app, name="backfill")
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_OK, EXIT_INCIDENT, EXIT_USAGE = 0, 1, 2
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Path to canaryflow.toml (default: ./canaryflow.toml or $CANARYFLOW_CONFIG).",
+    ),
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handles_errors(fn: F) -> F:
+    """Map library errors to one line per problem and exit code 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ConfigErrors, DataErrors) as exc:
+            for e in exc.errors:
+                err_console.print(
+                    f"[red]error[/red] {escape(e.line())}", highlight=False, soft_wrap=True
+                )
+            raise typer.Exit(EXIT_USAGE) from None
+        except CanaryflowError as exc:
+            err_console.print(
+                f"[red]error[/red] {escape(str(exc))}", highlight=False, soft_wrap=True
+            )
+            raise typer.Exit(EXIT_USAGE) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_timestamp(value: str | None) -> datetime | None:
+    """Parse ``--as-of``/``--end``: ISO 8601, naive means UTC; ``now`` is now."""
+    if value is None:
+        return None
+    if value == "now":
+        return datetime.now(UTC)
+    try:
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected an ISO 8601 timestamp like 2026-11-24T10:00Z, got {value!r}"
+        ) from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def parse_interval(value: str) -> timedelta:
+    """Parse ``--every``: 15m, 1h, 1d."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        return timedelta(seconds=float(value[:-1]) * units[value[-1]])
+    except (KeyError, ValueError):
+        raise typer.BadParameter(
+            f"expected an interval like 15m, 1h or 1d, got {value!r}"
+        ) from None
