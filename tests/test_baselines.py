@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
 
 from canaryflow.baselines import (
     MetricStats,
@@ -27,23 +24,6 @@ from canaryflow.records import Incident, ItemResult, RunRecord
 from canaryflow.store import Store
 
 T0 = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A fresh store on SQLite, and on PostgreSQL when CANARYFLOW_TEST_POSTGRES_URL is set."""
-    url = f"sqlite:///{tmp_path}/cf.db"
-    if request.param == "postgresql":
-        url = os.environ.get("CANARYFLOW_TEST_POSTGRES_URL", "")
-        if not url:
-            pytest.skip("CANARYFLOW_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped")
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-            conn.exec_driver_sql("CREATE SCHEMA public")
-        engine.dispose()
-    with Store.open(url) as s:
-        yield s
 
 
 def add_run(
