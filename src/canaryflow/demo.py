@@ -13,7 +13,6 @@ never touches a real baseline.
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import time
@@ -23,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
@@ -49,43 +49,9 @@ class DemoResult:
     wall_seconds: float = 0.0
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
 def to_toml(cfg: Config) -> str:
     """Write a Config back as TOML (None values are omitted: they are the defaults)."""
-    data = cfg.model_dump(mode="json", exclude_none=True)
-    lines: list[str] = []
-
-    def table(prefix: str, d: dict[str, Any]) -> None:
-        scalars = {
-            k: v
-            for k, v in d.items()
-            if not isinstance(v, dict) or not v or k in ("pricing", "columns", "budgets_usd")
-        }
-        nested = {k: v for k, v in d.items() if k not in scalars}
-        if scalars or not nested:
-            lines.append(f"[{prefix}]")
-            lines.extend(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in scalars.items())
-            lines.append("")
-        for k, v in nested.items():
-            table(f"{prefix}.{json.dumps(k)}", v)
-
-    for key, section in data.items():
-        if isinstance(section, dict):
-            table(key, section)
-    return "\n".join(lines)
+    return tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True))
 
 
 def run_progress(console: Console) -> Progress:
