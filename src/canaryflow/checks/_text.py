@@ -58,42 +58,41 @@ class EqualsCheck(Check):
         )
 
 
-@register_check
-class ContainsCheck(Check):
-    """The output contains a text."""
+class _TextSearch(Check):
+    """Shared fields and search of ``contains`` / ``not_contains``."""
 
-    type: Literal["contains"] = "contains"
     text: str = Field(min_length=1)
-    """The text that must appear in the output."""
+    """The text to look for."""
     ignore_case: bool = False
     """Search case-insensitively."""
 
+    def _found(self, output: str) -> bool:
+        prep = {"ignore_case": self.ignore_case, "normalize_whitespace": False}
+        return _prepare(self.text, **prep) in _prepare(output, **prep)
+
+
+@register_check
+class ContainsCheck(_TextSearch):
+    """The output contains a text."""
+
+    type: Literal["contains"] = "contains"
+
     def run(self, output: str, extras: CheckInput = NO_EXTRAS) -> CheckResult:
         """Search ``text`` in the output."""
-        found = _prepare(self.text, ignore_case=self.ignore_case, normalize_whitespace=False) in (
-            _prepare(output, ignore_case=self.ignore_case, normalize_whitespace=False)
-        )
-        if found:
+        if self._found(output):
             return self._result(True, True, f"output contains {self.text!r}")
         return self._result(False, False, f"{self.text!r} not found in {_excerpt(output)!r}")
 
 
 @register_check
-class NotContainsCheck(Check):
+class NotContainsCheck(_TextSearch):
     """The output does not contain a text."""
 
     type: Literal["not_contains"] = "not_contains"
-    text: str = Field(min_length=1)
-    """The text that must not appear in the output."""
-    ignore_case: bool = False
-    """Search case-insensitively."""
 
     def run(self, output: str, extras: CheckInput = NO_EXTRAS) -> CheckResult:
         """Search ``text`` in the output; pass when absent."""
-        found = _prepare(self.text, ignore_case=self.ignore_case, normalize_whitespace=False) in (
-            _prepare(output, ignore_case=self.ignore_case, normalize_whitespace=False)
-        )
-        if found:
+        if self._found(output):
             return self._result(False, True, f"output contains forbidden {self.text!r}")
         return self._result(True, False, f"output does not contain {self.text!r}")
 
