@@ -5,7 +5,15 @@ What flows and ``canaryflow baseline list|show|promote|reset`` call (DESIGN.md Â
 - ``build_baseline`` stores one new version from statistics the caller computed;
 - ``promote`` rebuilds every (subject, metric) of a flow and model from chosen runs;
 - ``promote_incident`` is the accepted-change path of an incident's resolution;
-- ``reset`` deactivates baselines so the next runs warm up a new one.
+- ``reset`` deactivates baselines so the next runs warm up a new one;
+- ``warmup_runs`` / ``freeze`` are the one warm-up policy every flow uses: which runs may build
+  the next baseline, and storing all of a model's subjects in one transaction;
+- ``accept_change`` is the one meaning of an incident resolved as an accepted change: the new
+  behaviour is the new normal, so the model's baselines of that flow are rebuilt from runs
+  since the change (the incident's own runs included) by the same warm-up.
+
+Charts belong to a baseline version (``store.ChartKey``): every new version starts fresh charts
+in the transaction that stores it, so an old baseline's parameters can never keep paging.
 
 A baseline is never edited: a new version replaces the active one. Data from runs that
 contributed to an open or acknowledged incident of the same flow and model never enters a
@@ -19,12 +27,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from canaryflow.config import MIN_BASELINE_RUNS
 from canaryflow.errors import CanaryflowError
-from canaryflow.records import Baseline, Incident, ItemResult, RunRecord, RunStatus
+from canaryflow.records import Baseline, Incident, ItemResult, RunRecord, RunStatus, utcnow
 from canaryflow.store import Store
 
 __all__ = [
+    "MIN_BASELINE_RUNS",
     "MIN_RELIABLE_N",
+    "accept_change",
+    "freeze",
+    "warmup_runs",
     "MetricStats",
     "Promotion",
     "RunSelection",
@@ -258,6 +271,7 @@ def promote(
         raise CanaryflowError(
             f"promote {flow}/{model}: no eligible runs" + (f" ({why})" if why else "")
         )
+    _require_enough(flow, model, len(selection.runs), "promote")
     used = [r.run_id for r in selection.runs]
     computed = stats_fn(selection.runs, store.items_for_runs(used))
     wanted = None if subjects is None else set(subjects)
@@ -348,7 +362,103 @@ def reset(
     """
     if not reason.strip():
         raise CanaryflowError("reset needs a reason (it is recorded on the old baselines)")
-    return store.deactivate_baselines(flow, model, subject, metric, reason=f"reset: {reason}")
+    with store.transaction() as conn:
+        n = store.deactivate_baselines(
+            flow, model, subject, metric, reason=f"reset: {reason}", conn=conn
+        )
+        if subject is None and metric is None:
+            store.set_warmup(
+                flow, model, reason=f"reset: {reason}", since_started=utcnow(), conn=conn
+            )
+    return n
+
+
+def _require_enough(flow: str, model: str, have: int, what: str) -> None:
+    need = MIN_BASELINE_RUNS.get(flow, 1)
+    if have < need:
+        raise CanaryflowError(
+            f"{what} {flow}/{model}: {have} eligible run(s); a {flow} baseline needs at least "
+            f"{need} (estimated control limits cannot hold their false-alarm rate on fewer). "
+            "Widen the window or wait for more runs."
+        )
+
+
+def warmup_runs(store: Store, flow: str, model: str, need: int) -> RunSelection:
+    """The newest ``need`` runs that may build the next baseline of (flow, model).
+
+    After a reset, runs started since it; after an accepted change, runs whose ``as_of`` is
+    at or after the change (the incident's runs are then resolved, so no longer blocked);
+    before any baseline, every run. Only completed runs (never degraded, failed or unfinished)
+    outside open incidents count, and never a run that already fed a frozen baseline version.
+    """
+    w = store.get_warmup(flow, model)
+    since = w["since_as_of"] if w else None
+    candidates = store.list_runs(flow, model, since=since, newest_first=False)
+    if w and w["since_started"] is not None:
+        candidates = [r for r in candidates if r.started_at >= w["since_started"]]
+    fed = store.frozen_run_ids(flow, model) if w is None else set()
+    blocked = store.open_incident_run_ids(flow, model)
+    excluded: dict[str, str] = {}
+    selected = []
+    for r in candidates:
+        if r.run_id in blocked:
+            excluded[r.run_id] = "contributed to an open incident"
+        elif r.status != "completed":
+            excluded[r.run_id] = f"status {r.status!r}"
+        elif r.run_id in fed:
+            excluded[r.run_id] = "already fed a baseline"
+        else:
+            selected.append(r)
+    selected.sort(key=lambda r: (r.as_of, r.run_id))
+    return RunSelection(selected[-need:], excluded)
+
+
+def freeze(
+    store: Store,
+    flow: str,
+    model: str,
+    new: Sequence[Baseline],
+    *,
+    payloads: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+) -> list[Baseline]:
+    """Store every subject of a model's new baselines, and their payloads, in ONE transaction.
+
+    Either the whole baseline exists or none of it: a kill in between can never leave a model
+    monitored on some subjects and silently unmonitored on others. Clears the warm-up request.
+    """
+    runs = {rid for b in new for rid in b.run_ids}
+    _require_enough(flow, model, len(runs), "freeze")
+    stored: list[Baseline] = []
+    with store.transaction() as conn:
+        store.deactivate_baselines(flow, model, reason="replaced by a new baseline", conn=conn)
+        for b in new:
+            saved = store.save_baseline(b, conn=conn)
+            stored.append(saved)
+            for name, payload in (payloads or {}).get((b.subject, b.metric), {}).items():
+                store.save_baseline_payload(saved, name, payload, conn=conn)
+        store.clear_warmup(flow, model, conn=conn)
+    return stored
+
+
+def accept_change(store: Store, incident: Incident, *, note: str = "") -> str:
+    """Resolve-as-accepted-change: rebuild (flow, model)'s baselines from the change onwards.
+
+    Deactivates the model's baselines of the incident's flow and asks for the next baseline to
+    be warmed up from runs at or after the change's first window (the earliest of the
+    incident's alerts), in one transaction. The flow's next run freezes it as soon as enough
+    runs exist (often at once, from the hours the incident spanned plus those since). Returns a
+    sentence for the incident history.
+    """
+    starts = [a.first_window or a.as_of for a in incident.alerts if (a.first_window or a.as_of)]
+    since = min(starts) if starts else incident.opened_at
+    reason = f"accepted change ({incident.incident_id})" + (f": {note}" if note else "")
+    with store.transaction() as conn:
+        n = store.deactivate_baselines(incident.flow, incident.model, reason=reason, conn=conn)
+        store.set_warmup(incident.flow, incident.model, reason=reason, since_as_of=since, conn=conn)
+    return (
+        f"{n} {incident.flow} baseline(s) of {incident.model} retired; the next baseline is "
+        f"built from runs since {since:%Y-%m-%d %H:%M} UTC (the change)"
+    )
 
 
 def baseline_summary(b: Baseline) -> dict[str, Any]:

@@ -26,6 +26,9 @@ from pydantic import (
 from canaryflow.errors import ConfigError, ConfigErrors, MissingAPIKeyError
 
 __all__ = [
+    "FLOWS",
+    "MIN_BASELINE_RUNS",
+    "AlertParams",
     "AlertsConfig",
     "CanaryConfig",
     "Config",
@@ -139,8 +142,8 @@ class SchedulesConfig(_Section):
         return expr
 
 
-class AlertsConfig(_Section):
-    """Detection parameters; defaults give a known false-alarm rate (DESIGN.md §4)."""
+class AlertParams(_Section):
+    """Detection parameters of one flow; defaults give a known false-alarm rate (DESIGN §4)."""
 
     arl0: float = Field(default=500.0, gt=1)
     """Target in-control average run length of the control charts (points between false alarms)."""
@@ -162,7 +165,8 @@ class AlertsConfig(_Section):
     bernoulli_cusum_arl0_runs: float = Field(default=8760.0, gt=1)
     """In-control ARL of the across-runs Bernoulli CUSUM, in runs (8760 = a year of hourly runs)."""
     warmup_runs: int = Field(default=24, ge=1)
-    """Runs that build a model's first baseline before comparisons start."""
+    """Runs that build a model's baseline before comparisons start (per flow: canary runs are
+    hours, golden runs days, production runs windows). At least ``MIN_BASELINE_RUNS[flow]``."""
     max_error_rate: float = Field(default=0.2, ge=0, le=1)
     """Above this share of failed calls a run is marked degraded."""
     canary_latency_alerts: bool = False
@@ -173,6 +177,59 @@ class AlertsConfig(_Section):
     real-traffic latency (TTFT, inter-token) per window and alerts on that."""
     fingerprint_min_changed: int = Field(default=3, ge=1)
     """Probes whose output left the baseline's set of outputs before a fingerprint alert."""
+
+
+FLOWS = ("canary", "golden", "production")
+
+FLOW_ALERT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "canary": {"warmup_runs": 24},
+    "golden": {"warmup_runs": 3},
+    "production": {"warmup_runs": 96},
+}
+"""Per-flow defaults, under ``[alerts]`` keys set explicitly and ``[alerts.<flow>]`` keys."""
+
+MIN_BASELINE_RUNS: dict[str, int] = {"canary": 12, "golden": 1, "production": 12}
+"""Fewest runs a baseline may be frozen from. The canary and production flows chart per-run
+values on EWMA limits estimated from the baseline; below 12 points no widening of L keeps the
+in-control ARL near its target (``stats.ewma_L_for_baseline``), so such a baseline is refused
+up front instead of breaking every later run. A golden baseline is paired item by item: one
+complete run is a valid reference."""
+
+
+class AlertsConfig(AlertParams):
+    """``[alerts]``: shared detection parameters, and ``[alerts.canary|golden|production]``
+    overrides per flow (``warmup_runs = 24`` means hours for the canary, not 24 days of
+    golden runs)."""
+
+    canary: AlertParams = Field(default_factory=AlertParams)
+    golden: AlertParams = Field(default_factory=AlertParams)
+    production: AlertParams = Field(default_factory=AlertParams)
+
+    def for_flow(self, flow: str) -> AlertParams:
+        """The effective parameters of ``flow``: its section, else ``[alerts]`` keys set
+        explicitly, else the flow's default, else the global default."""
+        shared = set(AlertParams.model_fields)
+        values = dict(FLOW_ALERT_DEFAULTS.get(flow, {}))
+        values.update({k: getattr(self, k) for k in self.model_fields_set & shared})
+        sub = getattr(self, flow, None)
+        if isinstance(sub, AlertParams):
+            values.update({k: getattr(sub, k) for k in sub.model_fields_set})
+        return AlertParams(**values)
+
+    @model_validator(mode="after")
+    def _baselines_big_enough(self) -> AlertsConfig:
+        problems = []
+        for flow in FLOWS:
+            have, need = self.for_flow(flow).warmup_runs, MIN_BASELINE_RUNS[flow]
+            if have < need:
+                problems.append(
+                    f"alerts.{flow}.warmup_runs: a {flow} baseline needs at least {need} runs "
+                    f"(estimated control limits cannot hold their false-alarm rate on fewer), "
+                    f"got {have}"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class FileSinkConfig(_Section):

@@ -136,7 +136,7 @@ def run_demo(
         Panel.fit(
             f"[bold]canaryflow demo[/bold]: models {', '.join(models)} on the bundled simulator\n"
             f"1. replay {days} days ({baseline_runs} hourly canaries): the first "
-            f"{cfg.alerts.warmup_runs} build the baseline\n"
+            f"{cfg.alerts.for_flow('canary').warmup_runs} build the baseline\n"
             f"2. a silent model update transposes {rate:.0%} of DD/MM dates (day <= 12)\n"
             "3. hourly canary flow runs until canaryflow files an incident",
         )

@@ -141,7 +141,7 @@ def baseline_reset(
     n = reset(ws.store, flow, model, reason)
     console.print(
         f"deactivated {n} baseline(s) of {escape(model)}; the next "
-        f"{ws.config.alerts.warmup_runs} runs build a new one"
+        f"{ws.config.alerts.for_flow(flow).warmup_runs} runs build a new one"
     )
 
 

@@ -5,32 +5,33 @@
 * an EWMA chart of the log per-run median latency, with limits from the frozen baseline (L
   widened for small baselines, see ``EWMAChart``).
 
-Each run is applied at most once (a rerun of the same hour finds its id in the state), and a
-chart restarts after a signal: the alert carries the change point, a persisting change signals
-again and updates the open incident.
+Each chart belongs to one baseline version and is the fold of its points (one per run) in
+``as_of`` order, kept in the store (``Store.apply_chart_point``): a rerun of the same hour
+reproduces the same point and alert, concurrent runs lose nothing, and a new baseline version
+starts a new chart. A chart restarts after a signal: the alert carries the change point, a
+persisting change signals again and updates the open incident.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from canaryflow.config import AlertsConfig
+from canaryflow.config import MIN_BASELINE_RUNS, AlertParams
 from canaryflow.records import Alert, Baseline, RunRecord
 from canaryflow.runs._canary_baseline import ALL, FLOW, RunSummary, log_p50
 from canaryflow.stats import BernoulliCUSUM, EWMAChart
-from canaryflow.store import Store
+from canaryflow.store import ChartKey, Store
 
 if TYPE_CHECKING:  # the result type lives with the evaluation, which imports this module
     from canaryflow.runs._canary_detect import FamilyResult
 
-__all__ = ["HISTORY", "MIN_LATENCY_BASELINE_RUNS", "change_start", "family_cusum", "latency_chart"]
+__all__ = ["HISTORY", "ChartResult", "change_start", "family_cusum", "latency_chart"]
 
 HISTORY = 240
 """Chart points kept in the stored chart state for plots (10 days of hourly runs)."""
-MIN_LATENCY_BASELINE_RUNS = 5
-"""The latency EWMA needs a baseline of at least this many runs (``ewma_L_for_baseline``)."""
 
 
 def change_start(cp: Any) -> datetime | None:
@@ -44,124 +45,136 @@ def change_start(cp: Any) -> datetime | None:
         return None
 
 
-def _chart_update(
-    store: Store, model: str, subject: str, metric: str, run: RunRecord
-) -> tuple[dict[str, Any] | None, bool]:
-    """Load a chart state and tell whether this run was already applied (idempotent reruns)."""
-    state = store.load_chart_state(FLOW, model, subject, metric)
-    applied = bool(state and run.run_id in state.get("applied", []))
-    return state, applied
+@dataclass(frozen=True)
+class ChartResult:
+    """What a chart said about one run's observation (as stored with the point)."""
 
+    statistic: float
+    limit: float
+    alarm: bool
+    first_window: datetime | None
 
-def _save_chart(
-    store: Store, model: str, subject: str, metric: str, run: RunRecord, state: dict[str, Any]
-) -> None:
-    applied = list(state.get("applied", []))[-HISTORY:] + [run.run_id]
-    state["applied"] = applied
-    store.save_chart_state(FLOW, model, subject, metric, state, run_id=run.run_id)
+    @classmethod
+    def of(cls, result: dict[str, Any]) -> ChartResult:
+        first = result.get("first_window")
+        return cls(
+            float(result["statistic"]),
+            float(result["limit"]),
+            bool(result["alarm"]),
+            datetime.fromisoformat(first) if first else None,
+        )
 
 
 def family_cusum(
-    store: Store, alerts_cfg: AlertsConfig, run: RunRecord, f: FamilyResult
-) -> tuple[Any, list[dict[str, Any]]]:
+    store: Store, alerts_cfg: AlertParams, run: RunRecord, f: FamilyResult, b: Baseline
+) -> tuple[ChartResult | None, list[dict[str, Any]]]:
     """Feed this run into the family's Bernoulli CUSUM; return its point and history.
 
-    p0 comes from the baseline with a floor, so a perfect baseline does not make one failure
-    infinitely surprising. A family that already fails in the baseline has no drop left to
-    chart. Reruns of an applied run change nothing.
+    The chart belongs to the family's baseline version ``b`` (a promote or accepted change
+    starts a new one). p0 comes from the baseline with a floor, so a perfect baseline does not
+    make one failure infinitely surprising. A family that already fails in the baseline has no
+    drop left to chart. A rerun of the same hour recomputes the same point (same alarm).
     """
-    state, applied = _chart_update(store, run.model, f.family, "bernoulli_cusum", run)
-    if applied:
-        return None, list((state or {}).get("history", []))
     pass0 = (f.baseline_successes + 0.5) / (f.baseline_n + 1)
-    chart: BernoulliCUSUM | None = None
-    if state and "chart" in state:
-        chart = BernoulliCUSUM.from_state(state["chart"])
-    elif pass0 - alerts_cfg.min_detectable_drop > 0.01:
-        chart = BernoulliCUSUM(
-            p0=pass0,
-            p1=pass0 - alerts_cfg.min_detectable_drop,
-            arl0=alerts_cfg.bernoulli_cusum_arl0_runs,
-            n_per_run=f.n,
+    if pass0 - alerts_cfg.min_detectable_drop <= 0.01:
+        return None, []
+    key = ChartKey.of(b, "bernoulli_cusum")
+
+    def fold(
+        state: dict[str, Any] | None, obs: dict[str, Any], when: datetime
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        chart = (
+            BernoulliCUSUM.from_state(state)
+            if state
+            else BernoulliCUSUM(
+                p0=pass0,
+                p1=pass0 - alerts_cfg.min_detectable_drop,
+                arl0=alerts_cfg.bernoulli_cusum_arl0_runs,
+                n_per_run=obs["n"],
+            )
         )
-    point = None
-    new_state = dict(state or {})
-    if chart is not None:
-        point = chart.update(f.n - f.successes, f.n, label=run.as_of.isoformat())
-        if point.alarm:
+        pt = chart.update(obs["failed"], obs["n"], label=when.isoformat())
+        first = change_start(pt.change_point)
+        if pt.alarm:
             # Restart after a signal (the alert carries the change point); a change that
             # persists signals again and updates the open incident.
             chart.reset()
-        new_state["chart"] = chart.state()
-    history = list(new_state.get("history", []))
-    history.append(
-        {
-            "as_of": run.as_of.isoformat(),
-            "rate": f.rate,
-            "passed": f.successes,
-            "n": f.n,
-            "statistic": point.statistic if point else None,
-            "limit": point.h if point else None,
-            "alarm": bool(point and point.alarm),
+        return chart.state(), {
+            "rate": obs["passed"] / obs["n"] if obs["n"] else None,
+            "passed": obs["passed"],
+            "n": obs["n"],
+            "statistic": pt.statistic,
+            "limit": pt.h,
+            "alarm": bool(pt.alarm),
+            "first_window": first.isoformat() if first else None,
         }
+
+    result = store.apply_chart_point(
+        key,
+        run_id=run.run_id,
+        as_of=run.as_of,
+        observation={"failed": f.n - f.successes, "passed": f.successes, "n": f.n},
+        fold=fold,
     )
-    new_state["history"] = history[-HISTORY:]
-    _save_chart(store, run.model, f.family, "bernoulli_cusum", run, new_state)
-    return point, new_state["history"]
+    return ChartResult.of(result), store.chart_history(key, limit=HISTORY)
 
 
 def latency_chart(
     store: Store,
-    alerts_cfg: AlertsConfig,
+    alerts_cfg: AlertParams,
     run: RunRecord,
     cur: RunSummary,
     lb: Baseline | None,
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]], Alert | None]:
     """EWMA chart of the log per-run median latency: (this point, history, alert or None)."""
     x = log_p50(cur.latencies)
-    if lb is None or x is None or lb.stats["sd"] <= 0 or lb.n < MIN_LATENCY_BASELINE_RUNS:
+    if lb is None or x is None or lb.stats["sd"] <= 0 or lb.n < MIN_BASELINE_RUNS[FLOW]:
         return None, [], None
-    state, applied = _chart_update(store, run.model, ALL, "latency_ewma", run)
-    history = list((state or {}).get("history", []))
-    if applied:
-        return None, history, None
-    chart = (
-        EWMAChart.from_state(state["chart"])
-        if state and "chart" in state
-        else EWMAChart(
-            lb.stats["mean"],
-            lb.stats["sd"],
-            lam=alerts_cfg.ewma_lambda,
-            arl0=alerts_cfg.arl0,
-            baseline_n=lb.n,
+    key = ChartKey.of(lb, "latency_ewma")
+
+    def fold(
+        state: dict[str, Any] | None, obs: dict[str, Any], when: datetime
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        chart = (
+            EWMAChart.from_state(state)
+            if state
+            else EWMAChart(
+                lb.stats["mean"],
+                lb.stats["sd"],
+                lam=alerts_cfg.ewma_lambda,
+                arl0=alerts_cfg.arl0,
+                baseline_n=lb.n,
+            )
         )
-    )
-    pt = chart.update(x, label=run.as_of.isoformat())
-    if pt.alarm:
-        chart.reset()
-    history.append(
-        {
-            "as_of": run.as_of.isoformat(),
+        pt = chart.update(obs["value"], label=when.isoformat())
+        first = change_start(pt.change_point)
+        if pt.alarm:
+            chart.reset()
+        return chart.state(), {
             "value": pt.value,
             "statistic": pt.statistic,
             "lower": pt.lower,
             "upper": pt.upper,
-            "alarm": pt.alarm,
+            "limit": pt.upper if pt.statistic > lb.stats["mean"] else pt.lower,
+            "alarm": bool(pt.alarm),
+            "first_window": first.isoformat() if first else None,
+            "calibration": chart.calibration_note,
         }
+
+    res = store.apply_chart_point(
+        key, run_id=run.run_id, as_of=run.as_of, observation={"value": x}, fold=fold
     )
-    history = history[-HISTORY:]
-    _save_chart(
-        store, run.model, ALL, "latency_ewma", run, {"chart": chart.state(), "history": history}
-    )
+    history = store.chart_history(key, limit=HISTORY)
+    pt = ChartResult.of(res)
     base_ms, now_ms = math.exp(lb.stats["mean"]), math.exp(x)
     point = {
         "p50_ms": now_ms,
         "baseline_p50_ms": base_ms,
         "statistic": pt.statistic,
-        "lower": pt.lower,
-        "upper": pt.upper,
+        "lower": res["lower"],
+        "upper": res["upper"],
         "alarm": pt.alarm,
-        "calibration": getattr(chart, "calibration_note", ""),
+        "calibration": res["calibration"],
         "unit": lb.stats.get("unit", "log(ms)"),
     }
     alert = None
@@ -177,9 +190,9 @@ def latency_chart(
             test=f"ewma(lambda={alerts_cfg.ewma_lambda:g}, ARL0={alerts_cfg.arl0:g})"
             " on log per-run median latency",
             statistic=pt.statistic,
-            limit=pt.upper if pt.statistic > 0 else pt.lower,
+            limit=pt.limit,
             baseline_n=lb.n,
-            first_window=change_start(pt.change_point) or run.as_of,
+            first_window=pt.first_window or run.as_of,
             run_id=run.run_id,
             as_of=run.as_of,
             message=f"median latency {now_ms:.0f} ms vs baseline {base_ms:.0f} ms "

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from canaryflow.config import AlertsConfig
+from canaryflow.config import MIN_BASELINE_RUNS, AlertParams
 from canaryflow.records import Alert, Baseline, ItemResult, RunRecord
 from canaryflow.runs._canary_baseline import (
     ALL,
@@ -32,8 +32,7 @@ from canaryflow.runs._canary_baseline import (
     summarize,
 )
 from canaryflow.runs._canary_charts import (
-    MIN_LATENCY_BASELINE_RUNS,
-    change_start,
+    ChartResult,
     family_cusum,
     latency_chart,
 )
@@ -151,7 +150,7 @@ def _failing(items: Sequence[ItemResult], family: str | None = None) -> list[dic
 
 
 def _family_tests(
-    alerts_cfg: AlertsConfig, cur: RunSummary, baselines: dict[tuple[str, str], Baseline]
+    alerts_cfg: AlertParams, cur: RunSummary, baselines: dict[tuple[str, str], Baseline]
 ) -> list[FamilyResult]:
     """Per-family Fisher tests, BH-adjusted across families, with power-based verdicts."""
     pending: list[FamilyResult] = []
@@ -198,7 +197,11 @@ def _family_tests(
 
 
 def _family_alert(
-    alerts_cfg: AlertsConfig, run: RunRecord, f: FamilyResult, point: Any, examples: list[Any]
+    alerts_cfg: AlertParams,
+    run: RunRecord,
+    f: FamilyResult,
+    point: ChartResult | None,
+    examples: list[Any],
 ) -> Alert | None:
     """The pass-rate alert of a family: this run's test first, else the across-run CUSUM."""
     common = {
@@ -232,17 +235,17 @@ def _family_alert(
             **common,
             test="bernoulli_cusum",
             statistic=point.statistic,
-            limit=point.h,
-            first_window=change_start(point.change_point) or run.as_of,
+            limit=point.limit,
+            first_window=point.first_window or run.as_of,
             message=(
                 f"{f.family}: failures accumulated across runs beyond the Bernoulli "
-                f"CUSUM limit ({point.statistic:.2f} > {point.h:.2f})"
+                f"CUSUM limit ({point.statistic:.2f} > {point.limit:.2f})"
             ),
         )
     return None
 
 
-def _fingerprint(alerts_cfg: AlertsConfig, cur: RunSummary, fp: Baseline) -> FingerprintResult:
+def _fingerprint(alerts_cfg: AlertParams, cur: RunSummary, fp: Baseline) -> FingerprintResult:
     """Test the share of attempts that left each probe's modal baseline output."""
     modal: dict[str, str] = fp.stats["modal"]
     hits = attempts = 0
@@ -327,7 +330,7 @@ def _probe_changes(
 
 
 def _fingerprint_alert(
-    alerts_cfg: AlertsConfig, run: RunRecord, fp: FingerprintResult, checks_pass: bool
+    alerts_cfg: AlertParams, run: RunRecord, fp: FingerprintResult, checks_pass: bool
 ) -> Alert:
     """A fingerprint-only change: outputs moved although (perhaps) every check passes."""
     names = list(fp.new_model_names)
@@ -378,10 +381,10 @@ def _notes(model: str, cur: RunSummary, baselines: dict[tuple[str, str], Baselin
             f"baseline: {len(fp.run_ids)} runs from {fp.window_start:%Y-%m-%d %H:%M} to "
             f"{fp.window_end:%Y-%m-%d %H:%M} UTC, version {fp.baseline_version}"
         )
-    if lb is not None and lb.n < MIN_LATENCY_BASELINE_RUNS:
+    if lb is not None and lb.n < MIN_BASELINE_RUNS[FLOW]:
         notes.append(
             f"latency not charted: its baseline has m={lb.n} runs, fewer than "
-            f"{MIN_LATENCY_BASELINE_RUNS} (raise alerts.warmup_runs)"
+            f"{MIN_BASELINE_RUNS[FLOW]} (raise alerts.warmup_runs)"
         )
     elif lb is not None and lb.n < 300:
         notes.append(
@@ -393,7 +396,7 @@ def _notes(model: str, cur: RunSummary, baselines: dict[tuple[str, str], Baselin
 
 def evaluate_run(
     store: Store,
-    alerts_cfg: AlertsConfig,
+    alerts_cfg: AlertParams,
     run: RunRecord,
     items: Sequence[ItemResult],
     baselines: dict[tuple[str, str], Baseline],
@@ -407,7 +410,7 @@ def evaluate_run(
         if f.verdict == "no-data":
             families.append(f)
             continue
-        point, history = family_cusum(store, alerts_cfg, run, f)
+        point, history = family_cusum(store, alerts_cfg, run, f, baselines[(f.family, "pass_rate")])
         pass_history.append({"family": f.family, "history": history})
         cusum_alarm = bool(point and point.alarm)
         families.append(
@@ -415,7 +418,7 @@ def evaluate_run(
                 f,
                 verdict="regression" if cusum_alarm else f.verdict,
                 cusum_statistic=point.statistic if point else None,
-                cusum_limit=point.h if point else None,
+                cusum_limit=point.limit if point else None,
                 cusum_alarm=cusum_alarm,
             )
         )

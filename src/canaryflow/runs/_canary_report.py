@@ -161,6 +161,7 @@ def build_canary_report(
         )
     for c in changes:
         lines.append(f"incident {c.incident.incident_id} {c.action}: {c.incident.title}")
+    drop = ws.config.alerts.for_flow("canary").min_detectable_drop
     results = [
         SubjectResult(
             subject=f.family,
@@ -181,7 +182,7 @@ def build_canary_report(
             n=f.n,
             baseline_n=f.baseline_n,
             detail=(
-                f"power {f.power:.2f} to see a {ws.config.alerts.min_detectable_drop:.0%} drop"
+                f"power {f.power:.2f} to see a {drop:.0%} drop"
                 if f.power is not None
                 else ""
             )
@@ -232,7 +233,7 @@ def build_canary_report(
                     kind=kind,
                     count=count,
                     rate=count / max(s.get("attempts", 1), 1),
-                    limit=ws.config.alerts.max_error_rate,
+                    limit=ws.config.alerts.for_flow("canary").max_error_rate,
                 )
             )
     for line in probe_errors:
@@ -240,7 +241,7 @@ def build_canary_report(
     notes = list(ev.notes if ev.phase == "monitor" else ())
     quiet = [f for f in ev.families if f.verdict == "inconclusive"]
     if quiet:
-        a = ws.config.alerts
+        a = ws.config.alerts.for_flow("canary")
         notes.append(
             f"inconclusive ({len(quiet)} families): one run of these sizes cannot show a "
             f"{a.min_detectable_drop:.0%} pass-rate drop at q={a.fdr_q:g} with 80% power; "

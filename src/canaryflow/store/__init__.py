@@ -4,6 +4,7 @@
 run in code) and returns a store whose every write is an idempotent upsert on a natural key.
 """
 
+from canaryflow.store._charts import ChartFold, ChartKey
 from canaryflow.store._convert import alert_run_key
 from canaryflow.store._engine import redact_url
 from canaryflow.store._store import Store
@@ -12,6 +13,8 @@ from canaryflow.store._types import ReviewItem, ReviewStatus
 
 __all__ = [
     "HEAD_REVISION",
+    "ChartFold",
+    "ChartKey",
     "ReviewItem",
     "ReviewStatus",
     "Store",

@@ -1,27 +1,51 @@
-"""Baselines (frozen, versioned) and control-chart states (rerun-safe)."""
+"""Baselines (frozen, versioned), their payloads and warm-up requests, and their charts."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from canaryflow.errors import StoreError
 from canaryflow.records import Baseline, utcnow
 from canaryflow.store import _convert as cv
-from canaryflow.store._base import StoreBase
+from canaryflow.store._base import StoreBase, upsert
 from canaryflow.store._tables import (
+    baseline_payloads,
     baselines,
-    chart_states,
-    runs,
+    chart_heads,
+    chart_points,
+    warmups,
 )
+from canaryflow.store._types import UTCDateTime
 
-__all__ = ["ChartsMixin"]
+__all__ = ["ChartFold", "ChartKey", "ChartsMixin"]
 
-_APPLIED_KEEP = 200
-"""Run ids remembered per chart (older reruns are caught by ``last_as_of``)."""
+_KEY = ("flow", "model", "subject", "metric", "baseline_version")
+
+
+class ChartKey(NamedTuple):
+    """A chart belongs to one version of its baseline: a new version starts a new chart."""
+
+    flow: str
+    model: str
+    subject: str
+    metric: str
+    baseline_version: int
+
+    @classmethod
+    def of(cls, b: Baseline, metric: str | None = None) -> ChartKey:
+        """The chart (or payload) key of baseline ``b`` (``metric`` names the chart)."""
+        return cls(b.flow, b.model, b.subject, metric or b.metric, b.baseline_version)
+
+
+ChartFold = Callable[
+    [dict[str, Any] | None, dict[str, Any], datetime], tuple[dict[str, Any], dict[str, Any]]
+]
+"""``fold(state_before, observation, as_of) -> (state_after, result)``: pure, deterministic."""
 
 _BASELINE_RETRIES = 5
 
@@ -153,115 +177,189 @@ class ChartsMixin(StoreBase):
         with self._tx(conn) as c:
             return int(c.execute(stmt).rowcount)
 
-    # -- chart states ------------------------------------------------------------------------
+    def frozen_run_ids(self, flow: str, model: str) -> set[str]:
+        """Runs that fed any baseline version (active or not) of a flow and model.
 
-    def load_chart_state(
+        Such a run is history: rerunning it must not rewrite what a frozen baseline was built on.
+        """
+        stmt = select(baselines.c.run_ids).where(
+            baselines.c.flow == flow, baselines.c.model == model
+        )
+        with self._read() as c:
+            return {rid for (ids,) in c.execute(stmt) for rid in (ids or ())}
+
+    # -- warm-up requests --------------------------------------------------------------------
+
+    def set_warmup(
         self,
         flow: str,
         model: str,
-        subject: str,
-        metric: str,
         *,
-        for_run: str | None = None,
-    ) -> dict[str, Any] | None:
-        """The chart state of a key, or None before its first observation.
+        reason: str,
+        since_as_of: datetime | None = None,
+        since_started: datetime | None = None,
+        conn: Connection | None = None,
+    ) -> None:
+        """Ask for the next baseline of (flow, model) to be built from runs since a time."""
+        row = {
+            "flow": flow,
+            "model": model,
+            "since_as_of": since_as_of,
+            "since_started": since_started,
+            "reason": reason,
+            "created_at": utcnow(),
+        }
+        with self._tx(conn) as c:
+            upsert(c, warmups, [row], ["flow", "model"])
 
-        With ``for_run``: when that run is the last one applied (a rerun after a crash), the
-        state from *before* it is returned, so the rerun recomputes the same update instead of
-        applying its observation twice.
-        """
-        stmt = select(chart_states).where(_chart_key(flow, model, subject, metric))
+    def get_warmup(self, flow: str, model: str) -> dict[str, Any] | None:
+        """The pending warm-up request of (flow, model), or None."""
+        stmt = select(warmups).where(warmups.c.flow == flow, warmups.c.model == model)
         with self._read() as c:
             row = c.execute(stmt).mappings().first()
-        if row is None:
-            return None
-        if for_run is not None and row["last_run_id"] == for_run:
-            return None if row["prev_state"] is None else dict(row["prev_state"])
-        return dict(row["state"])
+        return None if row is None else dict(row)
 
-    def chart_state_applied(
-        self, flow: str, model: str, subject: str, metric: str, run_id: str
-    ) -> bool:
-        """Whether ``run_id``'s observation is already in the chart state of a key."""
+    def clear_warmup(self, flow: str, model: str, *, conn: Connection | None = None) -> None:
+        with self._tx(conn) as c:
+            c.execute(delete(warmups).where(warmups.c.flow == flow, warmups.c.model == model))
+
+    # -- baseline payloads -------------------------------------------------------------------
+
+    def save_baseline_payload(
+        self, b: Baseline, name: str, payload: Any, *, conn: Connection | None = None
+    ) -> None:
+        """Store large frozen data (per-item results, an embedding sample) beside ``b``."""
+        row = {
+            "flow": b.flow,
+            "model": b.model,
+            "subject": b.subject,
+            "metric": b.metric,
+            "baseline_version": b.baseline_version,
+            "name": name,
+            "payload": payload,
+            "created_at": utcnow(),
+        }
+        with self._tx(conn) as c:
+            upsert(c, baseline_payloads, [row], [*_KEY, "name"])
+
+    def load_baseline_payload(self, b: Baseline, name: str) -> Any | None:
+        stmt = select(baseline_payloads.c.payload).where(
+            _key(baseline_payloads, ChartKey.of(b)), baseline_payloads.c.name == name
+        )
         with self._read() as c:
-            row = (
-                c.execute(select(chart_states).where(_chart_key(flow, model, subject, metric)))
-                .mappings()
-                .first()
-            )
-            if row is None:
-                return False
-            return self._applied(c, row, run_id)
+            return c.execute(stmt).scalar()
 
-    @staticmethod
-    def _applied(conn: Connection, row: Mapping[str, Any], run_id: str) -> bool:
-        if run_id == row["last_run_id"] or run_id in (row["applied_run_ids"] or ()):
-            return True
-        if row["last_as_of"] is None:
-            return False
-        as_of = conn.execute(select(runs.c.as_of).where(runs.c.run_id == run_id)).scalar()
-        return as_of is not None and as_of < row["last_as_of"]
+    # -- charts (one per baseline version) -----------------------------------------------------
 
-    def save_chart_state(
+    def apply_chart_point(
         self,
-        flow: str,
-        model: str,
-        subject: str,
-        metric: str,
-        state: Mapping[str, Any],
+        key: ChartKey,
         *,
         run_id: str,
-        conn: Connection | None = None,
-    ) -> bool:
-        """Store the chart state after applying ``run_id``'s observation.
+        as_of: datetime,
+        observation: Mapping[str, Any],
+        fold: ChartFold,
+    ) -> dict[str, Any]:
+        """Add (or replace) ``run_id``'s observation and return the result the chart gave it.
 
-        Saving again for the last applied run overwrites (a rerun recomputed it from the same
-        prior state); saving for a run applied before that, or older than the last applied
-        ``as_of``, changes nothing.
-
-        Returns:
-            False when the run was already applied earlier and nothing was written.
+        The chart is the fold of its points in ``as_of`` order: ``fold(state_before,
+        observation, as_of) -> (state_after, result)`` where the state before the first point
+        is None. Everything happens in one transaction holding the chart's head row, so
+        concurrent runs of different hours are serialized and none is lost (SQLite: BEGIN
+        IMMEDIATE; PostgreSQL: SELECT ... FOR UPDATE). A rerun replaces its own point and
+        recomputes from the state before it, so it reproduces the same result (and the same
+        alert); a late point is folded in at its place and the points after it are recomputed.
         """
-        key = _chart_key(flow, model, subject, metric)
-        with self._tx(conn) as c:
-            row = c.execute(select(chart_states).where(key).with_for_update()).mappings().first()
-            as_of = c.execute(select(runs.c.as_of).where(runs.c.run_id == run_id)).scalar()
-            now = utcnow()
-            if row is None:
+        head_key = _key(chart_heads, key)
+        pts = chart_points
+        with self.transaction() as c:
+            upsert(
+                c,
+                chart_heads,
+                [{**key._asdict(), "state": None, "points": 0, "updated_at": utcnow()}],
+                list(_KEY),
+                update_cols=[],
+            )
+            c.execute(select(chart_heads.c.points).where(head_key).with_for_update()).first()
+            upsert(
+                c,
+                pts,
+                [
+                    {
+                        **key._asdict(),
+                        "run_id": run_id,
+                        "as_of": as_of,
+                        "observation": dict(observation),
+                        "result": {},
+                        "state_after": None,
+                        "created_at": utcnow(),
+                    }
+                ],
+                [*_KEY, "run_id"],
+                update_cols=["as_of", "observation"],
+            )
+            order = (pts.c.as_of, pts.c.run_id)
+            this = tuple_(*order) >= tuple_(literal(as_of, UTCDateTime()), literal(run_id))
+            prev = c.execute(
+                select(pts.c.state_after)
+                .where(_key(pts, key), ~this)
+                .order_by(pts.c.as_of.desc(), pts.c.run_id.desc())
+                .limit(1)
+            ).first()
+            state = None if prev is None else prev[0]
+            later = c.execute(
+                select(pts.c.run_id, pts.c.as_of, pts.c.observation)
+                .where(_key(pts, key), this)
+                .order_by(*order)
+            ).all()
+            mine: dict[str, Any] = {}
+            for rid, when, obs in later:
+                state, result = fold(state, obs, when)
                 c.execute(
-                    insert(chart_states).values(
-                        flow=flow,
-                        model=model,
-                        subject=subject,
-                        metric=metric,
-                        state=dict(state),
-                        prev_state=None,
-                        last_run_id=run_id,
-                        last_as_of=as_of,
-                        applied_run_ids=[run_id],
-                        updated_at=now,
-                    )
+                    update(pts)
+                    .where(_key(pts, key), pts.c.run_id == rid)
+                    .values(result=result, state_after=state)
                 )
-                return True
-            if row["last_run_id"] == run_id:
-                c.execute(update(chart_states).where(key).values(state=dict(state), updated_at=now))
-                return True
-            if self._applied(c, row, run_id):
-                return False
-            applied = [*(row["applied_run_ids"] or ()), run_id][-_APPLIED_KEEP:]
+                if rid == run_id:
+                    mine = result
+            count = c.execute(select(func.count()).select_from(pts).where(_key(pts, key))).scalar()
             c.execute(
-                update(chart_states)
-                .where(key)
+                update(chart_heads)
+                .where(head_key)
                 .values(
-                    state=dict(state),
-                    prev_state=row["state"],
-                    last_run_id=run_id,
-                    last_as_of=as_of if as_of is not None else row["last_as_of"],
-                    applied_run_ids=applied,
-                    updated_at=now,
+                    state=state,
+                    last_run_id=later[-1][0],
+                    last_as_of=later[-1][1],
+                    points=int(count or 0),
+                    updated_at=utcnow(),
                 )
             )
-            return True
+        return mine
+
+    def chart_history(self, key: ChartKey, *, limit: int = 240) -> list[dict[str, Any]]:
+        """The newest ``limit`` results of a chart, oldest first (for plots and reports)."""
+        pts = chart_points
+        stmt = (
+            select(pts.c.as_of, pts.c.run_id, pts.c.result)
+            .where(_key(pts, key))
+            .order_by(pts.c.as_of.desc(), pts.c.run_id.desc())
+            .limit(limit)
+        )
+        with self._read() as c:
+            rows = c.execute(stmt).all()
+        return [{"as_of": a.isoformat(), "run_id": r, **res} for a, r, res in reversed(rows)]
+
+    def chart_state(self, key: ChartKey) -> dict[str, Any] | None:
+        """The state after a chart's newest point, or None before its first."""
+        with self._read() as c:
+            return c.execute(select(chart_heads.c.state).where(_key(chart_heads, key))).scalar()
+
+    def chart_point(self, key: ChartKey, run_id: str) -> dict[str, Any] | None:
+        """The stored result of one run's point on a chart, or None."""
+        pts = chart_points
+        stmt = select(pts.c.result).where(_key(pts, key), pts.c.run_id == run_id)
+        with self._read() as c:
+            return c.execute(stmt).scalar()
 
 
 def _baseline_key(flow: str, model: str, subject: str, metric: str) -> Any:
@@ -273,10 +371,5 @@ def _baseline_key(flow: str, model: str, subject: str, metric: str) -> Any:
     )
 
 
-def _chart_key(flow: str, model: str, subject: str, metric: str) -> Any:
-    return and_(
-        chart_states.c.flow == flow,
-        chart_states.c.model == model,
-        chart_states.c.subject == subject,
-        chart_states.c.metric == metric,
-    )
+def _key(table: Any, key: ChartKey) -> Any:
+    return and_(*(table.c[name] == value for name, value in key._asdict().items()))

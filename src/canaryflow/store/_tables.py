@@ -33,19 +33,22 @@ __all__ = [
     "VERSION_TABLE",
     "alerts",
     "baselines",
-    "chart_states",
+    "baseline_payloads",
+    "chart_heads",
+    "chart_points",
     "incidents",
     "item_results",
     "metadata",
     "review_items",
     "runs",
+    "warmups",
     "watermarks",
 ]
 
 VERSION_TABLE = "schema_version"
 """Alembic's version table, under the name the design gives it."""
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003_core"
 """The newest migration; ``Store.open`` upgrades every database to it."""
 
 OPEN_STATES = ("open", "acknowledged")
@@ -133,19 +136,73 @@ baselines = Table(
     Index("ix_baselines_flow_model_active", "flow", "model", "active"),
 )
 
-chart_states = Table(
-    "chart_states",
+
+def _chart_key() -> list[Column]:
+    """(flow, model, subject, metric, baseline_version): a chart belongs to one baseline version."""
+    return [
+        Column("flow", String(32), primary_key=True),
+        Column("model", String(200), primary_key=True),
+        Column("subject", String(200), primary_key=True),
+        Column("metric", String(200), primary_key=True),
+        Column("baseline_version", Integer, primary_key=True),
+    ]
+
+
+# 0003: the chart's state after its newest point (in as_of order); the row is also the lock
+# that serializes updates of one chart across processes.
+chart_heads = Table(
+    "chart_heads",
+    metadata,
+    *_chart_key(),
+    Column("state", JSON),
+    Column("last_run_id", String(200)),
+    Column("last_as_of", UTCDateTime()),
+    Column("points", Integer, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# 0003: one observation per run and chart, with the result it produced and the state after it.
+chart_points = Table(
+    "chart_points",
+    metadata,
+    *_chart_key(),
+    Column("run_id", String(200), primary_key=True),
+    Column("as_of", UTCDateTime(), nullable=False),
+    Column("observation", JSON, nullable=False),
+    Column("result", JSON, nullable=False),
+    Column("state_after", JSON),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(
+        "ix_chart_points_key_as_of",
+        "flow",
+        "model",
+        "subject",
+        "metric",
+        "baseline_version",
+        "as_of",
+    ),
+)
+
+# 0003: build the next baseline of (flow, model) from runs since a time (reset, accepted change).
+warmups = Table(
+    "warmups",
     metadata,
     Column("flow", String(32), primary_key=True),
     Column("model", String(200), primary_key=True),
-    Column("subject", String(200), primary_key=True),
-    Column("metric", String(200), primary_key=True),
-    Column("state", JSON, nullable=False),
-    Column("prev_state", JSON),
-    Column("last_run_id", String(200), nullable=False),
-    Column("last_as_of", UTCDateTime()),
-    Column("applied_run_ids", JSON, nullable=False),
-    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("since_as_of", UTCDateTime()),
+    Column("since_started", UTCDateTime()),
+    Column("reason", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# 0003: large frozen data stored beside a baseline version (golden items, embedding samples).
+baseline_payloads = Table(
+    "baseline_payloads",
+    metadata,
+    *_chart_key(),
+    Column("name", String(100), primary_key=True),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 incidents = Table(
