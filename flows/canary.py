@@ -20,6 +20,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from canaryflow.config import Config, load_config
 from canaryflow.records import RunRecord
 from canaryflow.runs import Workspace, load_canary_probes
+from canaryflow.runs._lifecycle import RunOutcome
 from canaryflow.runs.canary import finish_model_canary, record_model_probes
 from canaryflow.runs.canary_batch import default_as_of
 
@@ -38,21 +39,27 @@ def _scheduled_time() -> datetime | None:
 
 
 @task(name="probe-model", retries=2, retry_delay_seconds=[5, 30], retry_jitter_factor=0.5)
-def probe_model(config: Config, model: str, probes: str | None, as_of: datetime) -> RunRecord:
+def probe_model(
+    config: Config, model: str, probes: str | None, as_of: datetime
+) -> RunRecord | RunOutcome:
     """Send every probe to one model and store every attempt."""
     ws = Workspace(config)
     probe_set = load_canary_probes(ws, probes)
     run = record_model_probes(ws, model, probe_set.probes, as_of)
-    get_run_logger().info("%s: stored %s", model, run.run_id)
+    get_run_logger().info(
+        "%s: stored %s", model, run.run.run_id if isinstance(run, RunOutcome) else run.run_id
+    )
     return run
 
 
 @task(name="compare-and-report", retries=1, retry_delay_seconds=5)
-def compare_and_report(config: Config, run: RunRecord, probes: str | None) -> dict[str, Any]:
+def compare_and_report(
+    config: Config, run: RunRecord | RunOutcome, probes: str | None
+) -> dict[str, Any]:
     """Compare with the frozen baseline, raise alerts, file incidents, write the report."""
     ws = Workspace(config)
     probe_set = load_canary_probes(ws, probes)
-    outcome = finish_model_canary(ws, run, probe_errors=probe_set.errors)
+    outcome = finish_model_canary(ws, run, probes=probe_set.probes, probe_errors=probe_set.errors)
     from canaryflow.runs._canary_report import publish_canary_artifacts
 
     publish_canary_artifacts(outcome)
@@ -64,8 +71,9 @@ def compare_and_report(config: Config, run: RunRecord, probes: str | None) -> di
             "incident %s %s: %s", change.incident.incident_id, change.action, change.incident.title
         )
     return {
-        "model": run.model,
-        "run_id": run.run_id,
+        "model": outcome.run.model,
+        "run_id": outcome.run.run_id,
+        "skipped": outcome.skipped,
         "status": outcome.run.status,
         "phase": outcome.summary.get("phase"),
         "incidents": [c.incident.incident_id for c in outcome.incidents],

@@ -38,7 +38,7 @@ def add_run(
     store.begin_run(
         RunRecord(
             run_id=run_id,
-            flow="canary",
+            flow="golden",
             model=model,
             config_hash="h",
             as_of=T0 + timedelta(hours=hour),
@@ -49,7 +49,7 @@ def add_run(
             ItemResult(
                 run_id=run_id,
                 item_id=f"{subject}-{i}",
-                flow="canary",
+                flow="golden",
                 model=model,
                 subject=subject,
                 passed=p,
@@ -80,7 +80,7 @@ def open_incident(
 ) -> Incident:
     inc = Incident(
         incident_id=incident_id,
-        flow="canary",
+        flow="golden",
         model="m1",
         subject=subject,
         metric_class="correctness",
@@ -99,7 +99,7 @@ def test_build_baseline_versions_and_window(store: Store) -> None:
     add_run(store, "r2", 2)
     b1 = build_baseline(
         store,
-        "canary",
+        "golden",
         "m1",
         "dates_eu",
         "pass_rate",
@@ -113,7 +113,7 @@ def test_build_baseline_versions_and_window(store: Store) -> None:
     assert b1.run_ids == ("r1", "r2")
     b2 = build_baseline(
         store,
-        "canary",
+        "golden",
         "m1",
         "dates_eu",
         "pass_rate",
@@ -122,8 +122,8 @@ def test_build_baseline_versions_and_window(store: Store) -> None:
         window=Window(T0, T0 + timedelta(days=1)),
     )
     assert b2.baseline_version == 2
-    assert store.active_baseline("canary", "m1", "dates_eu", "pass_rate") == b2
-    assert not store.get_baseline("canary", "m1", "dates_eu", "pass_rate", 1).active
+    assert store.active_baseline("golden", "m1", "dates_eu", "pass_rate") == b2
+    assert not store.get_baseline("golden", "m1", "dates_eu", "pass_rate", 1).active
 
 
 def test_build_baseline_refuses_runs_of_open_incidents(store: Store) -> None:
@@ -132,7 +132,7 @@ def test_build_baseline_refuses_runs_of_open_incidents(store: Store) -> None:
     with pytest.raises(CanaryflowError, match="'r1' cannot be used: contributed to an open"):
         build_baseline(
             store,
-            "canary",
+            "golden",
             "m1",
             "dates_eu",
             "pass_rate",
@@ -142,7 +142,7 @@ def test_build_baseline_refuses_runs_of_open_incidents(store: Store) -> None:
         )
     b = build_baseline(
         store,
-        "canary",
+        "golden",
         "m1",
         "dates_eu",
         "pass_rate",
@@ -156,12 +156,12 @@ def test_build_baseline_refuses_runs_of_open_incidents(store: Store) -> None:
 
 def test_build_baseline_validates_input(store: Store) -> None:
     with pytest.raises(CanaryflowError, match="reason"):
-        build_baseline(store, "canary", "m1", "s", "m", stats={"n": 1}, reason=" ")
+        build_baseline(store, "golden", "m1", "s", "m", stats={"n": 1}, reason=" ")
     with pytest.raises(CanaryflowError, match="mapping with 'n'"):
-        build_baseline(store, "canary", "m1", "s", "m", stats={"mean": 1}, reason="x")
+        build_baseline(store, "golden", "m1", "s", "m", stats={"mean": 1}, reason="x")
     with pytest.raises(CanaryflowError, match="'ghost' is not in the store"):
         build_baseline(
-            store, "canary", "m1", "s", "m", stats={"n": 1}, reason="x", run_ids=["ghost"]
+            store, "golden", "m1", "s", "m", stats={"n": 1}, reason="x", run_ids=["ghost"]
         )
 
 
@@ -172,7 +172,7 @@ def test_promote_builds_every_subject_metric_from_a_window(store: Store) -> None
     add_run(store, "other-model", 2, model="m2")
     result = promote(
         store,
-        flow="canary",
+        flow="golden",
         model="m1",
         reason="promote by ana: new prompt",
         stats_fn=pass_rate_stats,
@@ -185,20 +185,20 @@ def test_promote_builds_every_subject_metric_from_a_window(store: Store) -> None
         ("dates_eu", "pass_rate", 1),
         ("json", "pass_rate", 1),
     ]
-    b = store.active_baseline("canary", "m1", "json", "pass_rate")
+    b = store.active_baseline("golden", "m1", "json", "pass_rate")
     assert b is not None and b.stats == {"successes": 9, "trials": 12, "runs": 3}
     assert b.reason == "promote by ana: new prompt" and b.n == 12
     assert b.window_start == T0 + timedelta(hours=1) and b.window_end == T0 + timedelta(hours=3)
     again = promote(
         store,
-        flow="canary",
+        flow="golden",
         model="m1",
         reason="again",
         stats_fn=pass_rate_stats,
         run_ids=["r0"],
     )
     assert {b.baseline_version for b in again.baselines} == {2}
-    assert len(store.list_baselines("canary", "m1")) == 2
+    assert len(store.list_baselines("golden", "m1")) == 2
 
 
 def test_promote_excludes_runs_of_open_incidents(store: Store) -> None:
@@ -206,13 +206,13 @@ def test_promote_excludes_runs_of_open_incidents(store: Store) -> None:
         add_run(store, f"r{h}", h, passed=(True, True, True, True))
     add_run(store, "regressed", 3, passed=(False, False, False, False))
     inc = open_incident(store, "INC-1", ["regressed"])
-    result = promote(store, flow="canary", model="m1", reason="x", stats_fn=pass_rate_stats)
+    result = promote(store, flow="golden", model="m1", reason="x", stats_fn=pass_rate_stats)
     assert "regressed" not in result.run_ids
     assert result.excluded == {"regressed": "contributed to an open incident"}
     assert all(b.stats["successes"] == b.stats["trials"] for b in result.baselines)
     # Once resolved, its runs are eligible again.
     store.save_incident(inc.model_copy(update={"state": "resolved", "resolution": "fixed"}))
-    result = promote(store, flow="canary", model="m1", reason="y", stats_fn=pass_rate_stats)
+    result = promote(store, flow="golden", model="m1", reason="y", stats_fn=pass_rate_stats)
     assert "regressed" in result.run_ids
 
 
@@ -220,11 +220,11 @@ def test_promote_with_no_eligible_runs_says_why(store: Store) -> None:
     add_run(store, "r1", 1)
     open_incident(store, "INC-1", ["r1"])
     with pytest.raises(CanaryflowError, match="no eligible runs.*r1: contributed to an open"):
-        promote(store, flow="canary", model="m1", reason="x", stats_fn=pass_rate_stats)
+        promote(store, flow="golden", model="m1", reason="x", stats_fn=pass_rate_stats)
     with pytest.raises(CanaryflowError, match="not both"):
         promote(
             store,
-            flow="canary",
+            flow="golden",
             model="m1",
             reason="x",
             stats_fn=pass_rate_stats,
@@ -232,7 +232,7 @@ def test_promote_with_no_eligible_runs_says_why(store: Store) -> None:
             since=T0,
         )
     with pytest.raises(CanaryflowError, match="reason"):
-        promote(store, flow="canary", model="m1", reason="", stats_fn=pass_rate_stats)
+        promote(store, flow="golden", model="m1", reason="", stats_fn=pass_rate_stats)
 
 
 def test_promote_is_all_or_nothing(store: Store) -> None:
@@ -242,7 +242,7 @@ def test_promote_is_all_or_nothing(store: Store) -> None:
         return {("a", "m"): MetricStats(1, {}), ("b", "m"): {"no_n": 1}}
 
     with pytest.raises(CanaryflowError, match="'b'/'m'"):
-        promote(store, flow="canary", model="m1", reason="x", stats_fn=half_broken)
+        promote(store, flow="golden", model="m1", reason="x", stats_fn=half_broken)
     assert store.list_baselines(include_inactive=True) == []
 
 
@@ -251,7 +251,7 @@ def test_promote_converts_numpy_values(store: Store) -> None:
     add_run(store, "r1", 1)
     result = promote(
         store,
-        flow="canary",
+        flow="golden",
         model="m1",
         reason="x",
         stats_fn=lambda runs, items: {
@@ -261,7 +261,7 @@ def test_promote_converts_numpy_values(store: Store) -> None:
         },
     )
     assert result.baselines[0].stats == {"mean": 1.5, "q": [1, 2]}
-    assert store.active_baseline("canary", "m1", "s", "latency").stats["q"] == [1, 2]
+    assert store.active_baseline("golden", "m1", "s", "latency").stats["q"] == [1, 2]
 
 
 def test_accepted_change_promotes_the_incident_runs_for_its_subject(store: Store) -> None:
@@ -280,40 +280,59 @@ def test_accepted_change_promotes_the_incident_runs_for_its_subject(store: Store
     assert [(b.subject, b.baseline_version, b.reason) for b in result.baselines] == [
         ("dates_eu", 2, "accepted change (INC-1)")
     ]
-    assert store.active_baseline("canary", "m1", "json", "pass_rate") is None
+    assert store.active_baseline("golden", "m1", "json", "pass_rate") is None
 
 
 def test_reset_deactivates_and_keeps_history(store: Store) -> None:
     add_run(store, "r1", 1)
-    promote(store, flow="canary", model="m1", reason="x", stats_fn=pass_rate_stats)
-    assert reset(store, "canary", "m1", "new model", subject="json") == 1
+    promote(store, flow="golden", model="m1", reason="x", stats_fn=pass_rate_stats)
+    assert reset(store, "golden", "m1", "new model", subject="json") == 1
     assert [b.subject for b in store.list_baselines()] == ["dates_eu"]
-    assert reset(store, "canary", "m1", "new model") == 1
+    assert reset(store, "golden", "m1", "new model") == 1
     assert store.list_baselines() == []
     assert len(store.list_baselines(include_inactive=True)) == 2
     with pytest.raises(CanaryflowError, match="reason"):
-        reset(store, "canary", "m1", "")
+        reset(store, "golden", "m1", "")
 
 
 def test_select_runs_by_ids_flags_other_models(store: Store) -> None:
     add_run(store, "r1", 1)
     add_run(store, "x", 1, model="m2")
-    sel = select_runs(store, "canary", "m1", run_ids=["r1", "x", "r1"])
+    sel = select_runs(store, "golden", "m1", run_ids=["r1", "x", "r1"])
     assert [r.run_id for r in sel.runs] == ["r1"]
-    assert sel.excluded == {"x": "belongs to canary/m2, not canary/m1"}
+    assert sel.excluded == {"x": "belongs to golden/m2, not golden/m1"}
 
 
 def test_summary_and_render(store: Store) -> None:
     add_run(store, "r1", 1)
     (b, _) = promote(
-        store, flow="canary", model="m1", reason="warm-up", stats_fn=pass_rate_stats
+        store, flow="golden", model="m1", reason="warm-up", stats_fn=pass_rate_stats
     ).baselines
     s = baseline_summary(b)
-    assert s["key"] == "canary/m1/dates_eu/pass_rate" and s["version"] == 1
+    assert s["key"] == "golden/m1/dates_eu/pass_rate" and s["version"] == 1
     assert s["small_baseline"] and "m = 4 < 300" in s["note"]
     assert s["window_start"] == (T0 + timedelta(hours=1)).isoformat()
     text = render_baseline(b)
-    assert "canary/m1/dates_eu/pass_rate  v1 (active)" in text
+    assert "golden/m1/dates_eu/pass_rate  v1 (active)" in text
     assert "successes=3" in text and "warm-up" in text and "note:" in text
     big = b.model_copy(update={"n": 500})
     assert baseline_summary(big)["note"] == "" and "note:" not in render_baseline(big)
+
+
+def test_promote_refuses_a_canary_baseline_too_small_to_chart(store: Store) -> None:
+    """Defect: promoting 5-10 runs made every later run crash on the EWMA limit (m < 12)."""
+    for i in range(5):
+        store.begin_run(
+            RunRecord(
+                run_id=f"c{i}",
+                flow="canary",
+                model="m1",
+                config_hash="h",
+                as_of=T0 + timedelta(hours=i),
+                started_at=T0,
+                status="completed",
+            )
+        )
+    with pytest.raises(CanaryflowError, match="needs at least 12"):
+        promote(store, flow="canary", model="m1", reason="x", stats_fn=pass_rate_stats)
+    assert store.list_baselines("canary", "m1") == []

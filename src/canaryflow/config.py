@@ -169,6 +169,9 @@ class AlertParams(_Section):
     hours, golden runs days, production runs windows). At least ``MIN_BASELINE_RUNS[flow]``."""
     max_error_rate: float = Field(default=0.2, ge=0, le=1)
     """Above this share of failed calls a run is marked degraded."""
+    stale_run_minutes: float = Field(default=120.0, gt=0)
+    """A run still ``running`` this long after it began was killed: the next run of the same
+    flow and model finishes it as ``crashed`` and reports it."""
     canary_latency_alerts: bool = False
     """Alert on the canary's latency EWMA chart (it is always charted and reported).
 

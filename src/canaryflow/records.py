@@ -37,8 +37,9 @@ __all__ = [
 FinishReason = Literal["stop", "length", "refusal", "tool_use", "error"]
 """Normalized finish reason across providers."""
 
-RunStatus = Literal["running", "completed", "degraded", "failed"]
-"""``degraded``: the run finished but too many calls failed for its verdicts to be trusted."""
+RunStatus = Literal["running", "completed", "degraded", "failed", "crashed"]
+"""``degraded``: the run finished but too many calls failed for its verdicts to be trusted;
+``crashed``: a later run found it still ``running`` long after it began (a killed process)."""
 
 MetricClass = Literal[
     "safety", "correctness", "fingerprint", "quality", "drift", "reliability", "latency", "cost"

@@ -33,7 +33,7 @@ def _run(path: Path, as_of: str) -> object:
 @pytest.mark.usefixtures("prefect_harness")
 def test_run_canary_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREFECT_LOGGING_LEVEL", "WARNING")  # the CLI sets it; restore after
-    path = write_config(tmp_path, seed=SEED, warmup_runs=2)
+    path = write_config(tmp_path, seed=SEED, warmup_runs=12)
     copy_flows(tmp_path)
 
     # 0: a warm-up run.

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from canaryflow.config import Config, load_config
+from canaryflow.config import AlertsConfig, Config, load_config
 from canaryflow.definitions import load_probes
 from canaryflow.demo import to_toml
 
@@ -41,7 +41,7 @@ def write_config(
     tmp: Path,
     *,
     seed: int,
-    warmup_runs: int = 4,
+    warmup_runs: int = 12,
     probes_dir: Path | None = None,
     model_updates: dict[str, dict[str, Any]] | None = None,
     alerts: dict[str, Any] | None = None,
@@ -66,7 +66,9 @@ def write_config(
                     "github": None,
                 }
             ),
-            "alerts": base.alerts.model_copy(update={"warmup_runs": warmup_runs, **(alerts or {})}),
+            "alerts": AlertsConfig.model_validate(
+                {"canary": {"warmup_runs": warmup_runs}, **(alerts or {})}
+            ),
             "canary": base.canary.model_copy(update={"probes_dir": str(probes_dir or PROBES)}),
             "simulator": base.simulator.model_copy(
                 update={"seed": seed, "port": 0, "scenario": "baseline"}

@@ -15,7 +15,7 @@ from canaryflow.records import (
     ItemResult,
     RunRecord,
 )
-from canaryflow.store import ReviewItem, Store
+from canaryflow.store import ChartKey, ReviewItem, Store
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -293,37 +293,40 @@ def test_deactivate_baselines(store: Store) -> None:
 # -- chart states ----------------------------------------------------------------------------
 
 
-def test_chart_state_round_trip_and_rerun_safety(store: Store) -> None:
-    key = ("canary", "m1", "dates_eu", "pass_rate")
-    for i in range(3):
-        store.begin_run(run(f"r{i}", as_of=T0 + timedelta(hours=i)))
-    assert store.load_chart_state(*key) is None
-    assert store.save_chart_state(*key, {"z": 0.1, "i": 1}, run_id="r0")
-    assert store.save_chart_state(*key, {"z": 0.2, "i": 2}, run_id="r1")
-    assert store.load_chart_state(*key) == {"z": 0.2, "i": 2}
-    assert store.chart_state_applied(*key, "r1") and store.chart_state_applied(*key, "r0")
-    assert not store.chart_state_applied(*key, "r2")
-    # A rerun of the last run sees the state from before it and overwrites its own update.
-    assert store.load_chart_state(*key, for_run="r1") == {"z": 0.1, "i": 1}
-    assert store.save_chart_state(*key, {"z": 0.2, "i": 2}, run_id="r1")
-    assert store.load_chart_state(*key) == {"z": 0.2, "i": 2}
-    # A rerun of an older run changes nothing.
-    assert not store.save_chart_state(*key, {"z": 9.0, "i": 99}, run_id="r0")
-    assert store.load_chart_state(*key) == {"z": 0.2, "i": 2}
-    assert store.save_chart_state(*key, {"z": 0.3, "i": 3}, run_id="r2")
-    assert store.load_chart_state(*key, for_run="r2") == {"z": 0.2, "i": 2}
+def _sum_fold(state, obs, when):  # type: ignore[no-untyped-def]
+    total = (state or {}).get("sum", 0) + obs["x"]
+    return {"sum": total}, {"sum": total, "alarm": total > 5}
 
 
-def test_chart_state_skips_runs_older_than_the_last_applied(store: Store) -> None:
-    key = ("canary", "m1", "dates_eu", "pass_rate")
-    store.begin_run(run("late", as_of=T0 + timedelta(hours=5)))
-    store.begin_run(run("early", as_of=T0))
-    store.save_chart_state(*key, {"i": 1}, run_id="late")
-    assert store.chart_state_applied(*key, "early")
-    assert not store.save_chart_state(*key, {"i": 2}, run_id="early")
+def test_chart_is_the_fold_of_its_points_in_as_of_order(store: Store) -> None:
+    key = ChartKey("canary", "m1", "json", "cusum", 1)
+    t = datetime(2026, 1, 1, tzinfo=UTC)
 
+    def apply(run_id: str, hour: int, x: int) -> dict:  # type: ignore[type-arg]
+        return store.apply_chart_point(
+            key,
+            run_id=run_id,
+            as_of=t + timedelta(hours=hour),
+            observation={"x": x},
+            fold=_sum_fold,
+        )
 
-# -- alerts and incidents --------------------------------------------------------------------
+    assert store.chart_state(key) is None
+    assert apply("r1", 1, 1) == {"sum": 1, "alarm": False}
+    assert apply("r3", 3, 3) == {"sum": 4, "alarm": False}
+    # A rerun of the newest run recomputes from the state before it: same result, no double count.
+    assert apply("r3", 3, 3) == {"sum": 4, "alarm": False}
+    assert store.chart_state(key) == {"sum": 4}
+    # A late point (an earlier hour finishing after a later one) is folded in at its place.
+    assert apply("r2", 2, 2) == {"sum": 3, "alarm": False}
+    assert store.chart_state(key) == {"sum": 6}
+    assert store.chart_point(key, "r3") == {"sum": 6, "alarm": True}
+    assert [h["run_id"] for h in store.chart_history(key)] == ["r1", "r2", "r3"]
+    # A new baseline version is a new, empty chart; the old one is untouched.
+    new = key._replace(baseline_version=2)
+    assert store.chart_state(new) is None and store.chart_history(new) == []
+    store.apply_chart_point(new, run_id="r4", as_of=t, observation={"x": 1}, fold=_sum_fold)
+    assert store.chart_state(new) == {"sum": 1} and store.chart_state(key) == {"sum": 6}
 
 
 def incident(incident_id: str = "INC-1", **kw: object) -> Incident:

@@ -50,6 +50,7 @@ __all__ = [
     "CanaryEvaluation",
     "FamilyResult",
     "FingerprintResult",
+    "ProbeChange",
     "RunSummary",
     "build_baselines",
     "canary_stats",
@@ -125,8 +126,8 @@ class CanaryEvaluation:
     fingerprint: FingerprintResult | None = None
     latency: dict[str, Any] | None = None
     alerts: tuple[Alert, ...] = ()
-    known_failures: tuple[dict[str, Any], ...] = ()
-    newly_failing: tuple[dict[str, Any], ...] = ()
+    known_failures: tuple[ProbeChange, ...] = ()
+    newly_failing: tuple[ProbeChange, ...] = ()
     failing_examples: tuple[dict[str, Any], ...] = ()
     baseline_n: int | None = None
     notes: tuple[str, ...] = ()
@@ -298,34 +299,39 @@ def _fingerprint(alerts_cfg: AlertParams, cur: RunSummary, fp: Baseline) -> Fing
     )
 
 
-def _probe_changes(
-    cur: RunSummary, fp: Baseline
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+@dataclass(frozen=True)
+class ProbeChange:
+    """One probe's pass counts now and in the baseline (a known or a new failure)."""
+
+    probe: str
+    family: str
+    baseline_passed: int
+    baseline_n: int
+    passed: int
+    n: int
+
+    @property
+    def baseline_rate(self) -> float:
+        return self.baseline_passed / self.baseline_n if self.baseline_n else 0.0
+
+
+def _probe_changes(cur: RunSummary, fp: Baseline) -> tuple[list[ProbeChange], list[ProbeChange]]:
     """Probes that already fail in the baseline (known) and those failing only now (new)."""
-    known: list[dict[str, Any]] = []
-    newly: list[dict[str, Any]] = []
+    known: list[ProbeChange] = []
+    newly: list[ProbeChange] = []
     for pid, st in fp.stats.get("probes", {}).items():
-        trials, succ = int(st["trials"]), int(st["successes"])
-        cur_n, cur_s = cur.probe_n.get(pid, 0), cur.probe_pass.get(pid, 0)
-        if trials and succ < trials:
-            known.append(
-                {
-                    "probe": pid,
-                    "family": st.get("family", ""),
-                    "baseline_rate": succ / trials,
-                    "baseline_n": trials,
-                    "current": f"{cur_s}/{cur_n}",
-                }
-            )
-        elif trials and cur_n and cur_s < cur_n:
-            newly.append(
-                {
-                    "probe": pid,
-                    "family": st.get("family", ""),
-                    "baseline": f"{succ}/{trials}",
-                    "current": f"{cur_s}/{cur_n}",
-                }
-            )
+        change = ProbeChange(
+            probe=pid,
+            family=st.get("family", ""),
+            baseline_passed=int(st["successes"]),
+            baseline_n=int(st["trials"]),
+            passed=cur.probe_pass.get(pid, 0),
+            n=cur.probe_n.get(pid, 0),
+        )
+        if change.baseline_n and change.baseline_passed < change.baseline_n:
+            known.append(change)
+        elif change.baseline_n and change.n and change.passed < change.n:
+            newly.append(change)
     return known, newly
 
 

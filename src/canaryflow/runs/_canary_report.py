@@ -181,11 +181,7 @@ def build_canary_report(
             }.get(f.verdict, "ok"),
             n=f.n,
             baseline_n=f.baseline_n,
-            detail=(
-                f"power {f.power:.2f} to see a {drop:.0%} drop"
-                if f.power is not None
-                else ""
-            )
+            detail=(f"power {f.power:.2f} to see a {drop:.0%} drop" if f.power is not None else "")
             + (
                 f"; CUSUM {f.cusum_statistic:.2f}/{f.cusum_limit:.2f}"
                 if f.cusum_statistic is not None and f.cusum_limit is not None
@@ -260,10 +256,10 @@ def build_canary_report(
         fingerprint=fp_text,
         known_failures=tuple(
             KnownFailure(
-                item_id=k["probe"],
-                subject=k["family"],
-                reason=f"fails in the baseline ({k['baseline_rate']:.0%} pass over "
-                f"{k['baseline_n']}); now {k['current']}",
+                item_id=k.probe,
+                subject=k.family,
+                reason=f"fails in the baseline ({k.baseline_rate:.0%} pass over "
+                f"{k.baseline_n}); now {k.passed}/{k.n}",
             )
             for k in ev.known_failures
         ),

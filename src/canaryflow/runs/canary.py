@@ -4,8 +4,8 @@ For each model: send every probe ``repetitions`` times, store every attempt, the
 the warm-up (the first ``alerts.warmup_runs`` runs build the model's baseline) or compare with
 the frozen baseline, raise alerts, file or update incidents and write the report.
 
-A run is identified by (model, as_of): rerunning the same hour after a crash overwrites its
-items and does not apply its observations to the control charts twice.
+The lifecycle (begin, warm-up, incidents, finish, reruns, crashed runs) is the shared one of
+``runs._lifecycle``; this module holds only what is the canary's own (``CanaryPlugin``).
 """
 
 from __future__ import annotations
@@ -13,16 +13,15 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from canaryflow.config import Config
+from canaryflow.config import AlertParams
 from canaryflow.definitions import Probe
 from canaryflow.errors import DataError
 from canaryflow.incidents._runbook import ConfigChange, RunbookContext, SubjectCount
-from canaryflow.records import Alert, RunRecord, utcnow
+from canaryflow.records import Alert, Baseline, ItemResult, RunRecord
 from canaryflow.reports import Example
 from canaryflow.runs._canary_detect import (
     ALL,
@@ -32,11 +31,21 @@ from canaryflow.runs._canary_detect import (
     evaluate_run,
     summarize,
 )
+from canaryflow.runs._lifecycle import (
+    Reliability,
+    RunOutcome,
+    Warmup,
+    begin,
+    execute,
+    finish,
+    immutable,
+)
 from canaryflow.runs._probing import probe_model
 from canaryflow.runs._workspace import Workspace
 
 __all__ = [
     "CanaryOutcome",
+    "CanaryPlugin",
     "canary_run_id",
     "finish_model_canary",
     "record_model_probes",
@@ -50,35 +59,137 @@ def canary_run_id(model: str, as_of: datetime) -> str:
     return f"canary-{model}-{as_of:%Y%m%dT%H%M%SZ}"
 
 
-@dataclass(frozen=True)
-class CanaryOutcome:
-    """One model's canary run: what was measured, decided and written."""
-
-    run: RunRecord
-    evaluation: CanaryEvaluation
-    incidents: tuple[Any, ...] = ()
-    """IncidentChange records (opened / updated)."""
-    report_paths: Any = None
-    summary: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def incident_opened_or_updated(self) -> bool:
-        return bool(self.incidents)
+CanaryOutcome = RunOutcome
+"""One model's canary run (the shared lifecycle's outcome)."""
 
 
-def _warmup_runs(ws: Workspace, model: str) -> list[RunRecord]:
-    """Completed warm-up runs since the model's last baseline change (oldest first)."""
-    newest_baseline = max(
-        (b.created_at for b in ws.store.list_baselines(FLOW, model, include_inactive=True)),
-        default=None,
-    )
-    runs = [
-        r
-        for r in ws.store.list_runs(FLOW, model, status="completed", newest_first=False)
-        if r.summary.get("phase") == "warmup"
-        and (newest_baseline is None or r.started_at > newest_baseline)
-    ]
-    return runs
+class CanaryPlugin:
+    """The canary's own parts of the shared run lifecycle (``runs._lifecycle``)."""
+
+    flow = FLOW
+
+    def __init__(self, probes: Sequence[Probe], probe_errors: Sequence[DataError] = ()) -> None:
+        self.probes = list(probes)
+        self.probe_errors = list(probe_errors)
+
+    def collect(self, ws: Workspace, run: RunRecord) -> Sequence[ItemResult]:
+        cfg = ws.config
+        return probe_model(
+            run.model,
+            cfg.models[run.model],
+            cfg.simulator,
+            self.probes,
+            run_id=run.run_id,
+            as_of=run.as_of,
+            client_factory=ws.client_factory,
+        )
+
+    def reliability(
+        self, ws: Workspace, run: RunRecord, items: Sequence[ItemResult], params: AlertParams
+    ) -> Reliability:
+        cur = summarize(items)
+        # Provider calls including retries: a 429 that a retry absorbed is not a lost result,
+        # but it is still an error rate the report shows (DESIGN §8).
+        calls = sum(max(int(i.extra.get("attempts") or 1), 1) for i in items)
+        failed_calls = calls - (cur.attempts - cur.errors)
+        summary = {
+            "attempts": cur.attempts,
+            "errors": cur.errors,
+            "error_rate": round(cur.error_rate, 4),
+            "error_kinds": dict(cur.error_kinds),
+            "provider_calls": calls,
+            "failed_calls": failed_calls,
+            "call_error_rate": round(failed_calls / calls, 4) if calls else 0.0,
+            "passed": sum(cur.family_pass.values()),
+            "evaluated": sum(cur.family_n.values()),
+            "cost_usd": round(sum(i.cost_usd or 0.0 for i in items), 6),
+            "probe_file_errors": [e.line() for e in self.probe_errors],
+        }
+        degraded = cur.error_rate > params.max_error_rate
+        if not degraded:
+            return Reliability(False, summary=summary)
+        m = ws.config.models[run.model]
+        endpoint = m.base_url or (
+            "the bundled simulator" if m.provider == "simulator" else f"{m.provider}'s default API"
+        )
+        errors = list(dict.fromkeys(i.error for i in items if i.error))[:5]
+        alert = Alert(
+            flow=FLOW,
+            model=run.model,
+            subject=ALL,
+            metric="error_rate",
+            metric_class="reliability",
+            baseline_value=params.max_error_rate,
+            current_value=cur.error_rate,
+            test="limit",
+            limit=params.max_error_rate,
+            run_id=run.run_id,
+            as_of=run.as_of,
+            first_window=run.as_of,
+            message=(
+                f"{cur.errors} of {cur.attempts} calls to {endpoint} failed "
+                f"({cur.error_rate:.0%}) after retries, above the limit "
+                f"{params.max_error_rate:.0%}: {dict(cur.error_kinds)}; this run's verdicts "
+                "are not trusted"
+            ),
+            evidence={"endpoint": endpoint, "error_examples": errors},
+        )
+        return Reliability(True, (alert,), summary)
+
+    def build_baselines(
+        self, model: str, runs: Sequence[RunRecord], items: Sequence[ItemResult], reason: str
+    ) -> tuple[list[Baseline], dict[tuple[str, str], dict[str, Any]]]:
+        return build_baselines(model, runs, items, reason=reason), {}
+
+    def warmed(self, warmup: Warmup) -> CanaryEvaluation:
+        return CanaryEvaluation(phase="warmup", notes=warmup.notes)
+
+    def evaluate(
+        self,
+        ws: Workspace,
+        run: RunRecord,
+        items: Sequence[ItemResult],
+        baselines: Mapping[tuple[str, str], Baseline],
+        params: AlertParams,
+    ) -> CanaryEvaluation:
+        return evaluate_run(ws.store, params, run, items, dict(baselines))
+
+    def publish(
+        self,
+        ws: Workspace,
+        run: RunRecord,
+        evaluation: Any,
+        alerts: Sequence[Alert],
+        summary: dict[str, Any],
+    ) -> tuple[Sequence[Any], Any]:
+        from canaryflow.runs._canary_report import make_charts, write_canary_report
+
+        ev: CanaryEvaluation = evaluation
+        charts = make_charts(ws, run, ev)
+        base_context = _incident_context(ws, run, ev, charts)
+
+        def context_for(incident: Any, *_: Any) -> RunbookContext:
+            # Each incident links the chart of its own subject (pass rate for a family).
+            chart = next((c for c in charts if c.title.startswith(f"{incident.subject} ")), None)
+            if chart is None:
+                return base_context
+            return base_context.model_copy(
+                update={"chart_path": chart.path, "chart_unit": chart.unit}
+            )
+
+        changes = ws.incidents(context=context_for).handle(list(alerts))
+        summary["fingerprint"] = ev.fingerprint.sentence() if ev.fingerprint else None
+        final = run.model_copy(
+            update={
+                "summary": {
+                    **summary,
+                    "alerts": len(alerts),
+                    "incidents": [c.incident.incident_id for c in changes],
+                }
+            }
+        )
+        paths = write_canary_report(ws, final, ev, changes, self.probe_errors, charts)
+        return changes, paths
 
 
 def run_model_canary(
@@ -88,10 +199,17 @@ def run_model_canary(
     as_of: datetime,
     *,
     probe_errors: Sequence[DataError] = (),
-) -> CanaryOutcome:
-    """Probe one model, compare with its baseline, alert and report."""
-    run = record_model_probes(ws, model_key, probes, as_of)
-    return finish_model_canary(ws, run, probe_errors=probe_errors)
+) -> RunOutcome:
+    """Probe one model, compare with its baseline, alert and report (the whole lifecycle)."""
+    plugin = CanaryPlugin(probes, probe_errors)
+    return execute(
+        ws,
+        plugin,
+        run_id=canary_run_id(model_key, as_of),
+        model=model_key,
+        as_of=as_of,
+        config_hash=run_config_hash(ws.config.config_hash(), probes),
+    )
 
 
 def run_config_hash(config_hash: str, probes: Sequence[Probe]) -> str:
@@ -108,149 +226,39 @@ def run_config_hash(config_hash: str, probes: Sequence[Probe]) -> str:
 
 def record_model_probes(
     ws: Workspace, model_key: str, probes: Sequence[Probe], as_of: datetime
-) -> RunRecord:
-    """Send the probes to one model and store every attempt (no comparison yet)."""
-    cfg = ws.config
-    run = RunRecord(
-        run_id=canary_run_id(model_key, as_of),
-        flow="canary",
+) -> RunRecord | RunOutcome:
+    """Begin the run and store every attempt (the flow's first task); no comparison yet.
+
+    Returns the skipped outcome instead when the run fed a frozen baseline (history).
+    """
+    plugin = CanaryPlugin(probes)
+    run_id = canary_run_id(model_key, as_of)
+    skipped = immutable(ws, FLOW, model_key, run_id)
+    if skipped is not None:
+        return skipped
+    run = begin(
+        ws,
+        plugin,
+        run_id=run_id,
         model=model_key,
-        config_hash=run_config_hash(cfg.config_hash(), probes),
         as_of=as_of,
-        started_at=utcnow(),
+        config_hash=run_config_hash(ws.config.config_hash(), probes),
     )
-    ws.store.begin_run(run)
-    items = probe_model(
-        model_key,
-        cfg.models[model_key],
-        cfg.simulator,
-        probes,
-        run_id=run.run_id,
-        as_of=as_of,
-        client_factory=ws.client_factory,
-    )
-    ws.store.save_items(items)
+    ws.store.save_items(plugin.collect(ws, run))
     return run
 
 
 def finish_model_canary(
-    ws: Workspace, run: RunRecord, *, probe_errors: Sequence[DataError] = ()
-) -> CanaryOutcome:
+    ws: Workspace,
+    run: RunRecord | RunOutcome,
+    *,
+    probes: Sequence[Probe] = (),
+    probe_errors: Sequence[DataError] = (),
+) -> RunOutcome:
     """Compare a stored run with the baseline (or grow the warm-up), alert, report, finish."""
-    cfg: Config = ws.config
-    items = ws.store.items_for_runs([run.run_id])
-    cur = summarize(items)
-    degraded = cur.error_rate > cfg.alerts.max_error_rate
-    active = {
-        (b.subject, b.metric): b for b in ws.store.list_baselines(FLOW, run.model) if b.active
-    }
-    # Provider calls including retries: a 429 that a retry absorbed is not a lost result, but
-    # it is still an error rate the report shows (DESIGN §8).
-    calls = sum(max(int(i.extra.get("attempts") or 1), 1) for i in items)
-    failed_calls = calls - (cur.attempts - cur.errors)
-    summary: dict[str, Any] = {
-        "attempts": cur.attempts,
-        "errors": cur.errors,
-        "error_rate": round(cur.error_rate, 4),
-        "error_kinds": dict(cur.error_kinds),
-        "provider_calls": calls,
-        "failed_calls": failed_calls,
-        "call_error_rate": round(failed_calls / calls, 4) if calls else 0.0,
-        "passed": sum(cur.family_pass.values()),
-        "evaluated": sum(cur.family_n.values()),
-        "cost_usd": round(sum(i.cost_usd or 0.0 for i in items), 6),
-        "probe_file_errors": [e.line() for e in probe_errors],
-    }
-    if not active:
-        evaluation = _warmup(ws, run, degraded, summary)
-    else:
-        evaluation = evaluate_run(ws.store, cfg.alerts, run, items, active)
-        summary["phase"] = "monitor"
-    alerts = list(evaluation.alerts)
-    if degraded:
-        alerts.append(
-            Alert(
-                flow=FLOW,
-                model=run.model,
-                subject=ALL,
-                metric="error_rate",
-                metric_class="reliability",
-                baseline_value=cfg.alerts.max_error_rate,
-                current_value=cur.error_rate,
-                test="limit",
-                limit=cfg.alerts.max_error_rate,
-                run_id=run.run_id,
-                as_of=run.as_of,
-                first_window=run.as_of,
-                message=(
-                    f"{cur.errors} of {cur.attempts} calls failed ({cur.error_rate:.0%}) after "
-                    f"retries, above the limit {cfg.alerts.max_error_rate:.0%}: "
-                    f"{dict(cur.error_kinds)}; this run's verdicts are not trusted"
-                ),
-            )
-        )
-        evaluation = CanaryEvaluation(**{**evaluation.__dict__, "alerts": tuple(alerts)})
-    from canaryflow.runs._canary_report import make_charts
-
-    charts = make_charts(ws, run, evaluation)
-    base_context = _incident_context(ws, run, evaluation, charts)
-
-    def context_for(incident: Any, *_: Any) -> RunbookContext:
-        # Each incident links the chart of its own subject (pass rate for a family).
-        chart = next((c for c in charts if c.title.startswith(f"{incident.subject} ")), None)
-        if chart is None:
-            return base_context
-        return base_context.model_copy(update={"chart_path": chart.path, "chart_unit": chart.unit})
-
-    changes = ws.incidents(context=context_for).handle(alerts)
-    status = "degraded" if degraded else "completed"
-    summary.update(
-        {
-            "alerts": len(alerts),
-            "incidents": [c.incident.incident_id for c in changes],
-            "fingerprint": evaluation.fingerprint.sentence() if evaluation.fingerprint else None,
-        }
-    )
-    final_run = run.model_copy(
-        update={"status": status, "summary": summary, "finished_at": utcnow()}
-    )
-    from canaryflow.runs._canary_report import write_canary_report
-
-    paths = write_canary_report(ws, final_run, evaluation, changes, probe_errors, charts)
-    summary["report"] = str(paths.markdown) if paths is not None else None
-    ws.store.finish_run(run.run_id, status, summary)
-    return CanaryOutcome(
-        run=final_run.model_copy(update={"summary": summary}),
-        evaluation=evaluation,
-        incidents=tuple(changes),
-        report_paths=paths,
-        summary=summary,
-    )
-
-
-def _warmup(
-    ws: Workspace, run: RunRecord, degraded: bool, summary: dict[str, Any]
-) -> CanaryEvaluation:
-    """Record a warm-up run; once enough have completed, freeze the model's first baseline."""
-    need = ws.config.alerts.warmup_runs
-    summary["phase"] = "warmup"
-    if not degraded:
-        # Mark this run complete so it counts; finish_run later overwrites with the full summary.
-        ws.store.finish_run(run.run_id, "completed", summary)
-    runs = _warmup_runs(ws, run.model)
-    excluded = ws.open_incident_run_ids(FLOW, run.model)
-    runs = [r for r in runs if r.run_id not in excluded][-need:]
-    notes = [f"warm-up: {len(runs)} of {need} runs collected for the first baseline"]
-    summary["warmup"] = f"{min(len(runs), need)}/{need}"
-    if len(runs) >= need:
-        items = ws.store.items_for_runs([r.run_id for r in runs])
-        for b in build_baselines(run.model, runs, items, reason=f"warm-up ({need} runs)"):
-            ws.store.save_baseline(b)
-        notes.append(
-            f"baseline frozen from {len(runs)} runs ({runs[0].as_of:%Y-%m-%d %H:%M} to "
-            f"{runs[-1].as_of:%Y-%m-%d %H:%M} UTC); comparisons start with the next run"
-        )
-    return CanaryEvaluation(phase="warmup", notes=tuple(notes))
+    if isinstance(run, RunOutcome):
+        return run
+    return finish(ws, CanaryPlugin(probes, probe_errors), run)
 
 
 def _incident_context(
@@ -288,12 +296,12 @@ def _incident_context(
     ]
     counts += [
         SubjectCount(
-            subject=x["probe"],
+            subject=x.probe,
             kind="probe",
-            failed=int(x["current"].split("/")[1]) - int(x["current"].split("/")[0]),
-            total=int(x["current"].split("/")[1]),
-            baseline_failed=int(x["baseline"].split("/")[1]) - int(x["baseline"].split("/")[0]),
-            baseline_total=int(x["baseline"].split("/")[1]),
+            failed=x.n - x.passed,
+            total=x.n,
+            baseline_failed=x.baseline_n - x.baseline_passed,
+            baseline_total=x.baseline_n,
         )
         for x in ev.newly_failing
     ]

@@ -9,7 +9,7 @@ from pathlib import Path
 from canaryflow.definitions import ProbeSet, load_probes
 from canaryflow.errors import DataErrors
 from canaryflow.runs._workspace import Workspace
-from canaryflow.runs.canary import CanaryOutcome, run_model_canary
+from canaryflow.runs.canary import CanaryOutcome, canary_run_id, run_model_canary
 
 __all__ = ["backfill_canary", "default_as_of", "load_canary_probes", "run_canary"]
 
@@ -50,14 +50,23 @@ def run_canary(
     probes_dir: str | Path | None = None,
     as_of: datetime | None = None,
     probe_set: ProbeSet | None = None,
+    resume: bool = False,
 ) -> list[CanaryOutcome]:
-    """One hourly canary for each model, without Prefect (the flow wraps the same calls)."""
+    """One hourly canary for each model, without Prefect (the flow wraps the same calls).
+
+    With ``resume`` (backfills), an hour whose run already finished is left as it is, so a
+    killed backfill started again continues where it stopped instead of redoing every hour.
+    """
     probe_set = probe_set or load_canary_probes(ws, probes_dir)
     when = as_of or default_as_of()
-    return [
-        run_model_canary(ws, key, probe_set.probes, when, probe_errors=probe_set.errors)
-        for key in ws.config.model_keys(list(models) if models else ws.config.canary.models)
-    ]
+    out = []
+    for key in ws.config.model_keys(list(models) if models else ws.config.canary.models):
+        done = ws.store.get_run(canary_run_id(key, when)) if resume else None
+        if done is not None and done.status in ("completed", "degraded"):
+            out.append(CanaryOutcome(done, None, summary=dict(done.summary), skipped="already run"))
+            continue
+        out.append(run_model_canary(ws, key, probe_set.probes, when, probe_errors=probe_set.errors))
+    return out
 
 
 def backfill_canary(
@@ -76,7 +85,7 @@ def backfill_canary(
     out = []
     for i in range(runs):
         when = last - every * (runs - 1 - i)
-        outcomes = run_canary(ws, models=models, as_of=when, probe_set=probe_set)
+        outcomes = run_canary(ws, models=models, as_of=when, probe_set=probe_set, resume=True)
         out.append(outcomes)
         if on_run is not None:
             on_run(i, outcomes)
