@@ -122,10 +122,15 @@ def test_incident_lifecycle_and_accepted_change_promotes(project: Path) -> None:
         str(project),
     )
     assert "resolved (accepted_change)" in out
-    after = ws.store.active_baseline("canary", "bot", "dates_eu", "pass_rate")
-    assert after.baseline_version == before.baseline_version + 1
-    assert after.run_ids == ("canary-bot-3",)
-    assert "accepted change" in after.reason
+    # One meaning of an accepted change: the model's baselines are retired and the next one is
+    # warmed up from the runs since the change (the incident's own run included).
+    assert before is not None
+    assert ws.store.list_baselines("canary", "bot") == []
+    warmup = ws.store.get_warmup("canary", "bot")
+    assert warmup is not None and "accepted change" in warmup["reason"]
+    assert warmup["since_as_of"] == ws.store.get_run("canary-bot-3").as_of
+    resolved = ws.store.get_incident(inc.incident_id)
+    assert resolved.state == "resolved" and resolved.resolution == "accepted_change"
 
 
 def test_resolve_rejects_unknown_resolution(project: Path) -> None:

@@ -41,9 +41,10 @@ def test_run_canary_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     assert "warmup" in result.output  # type: ignore[attr-defined]
 
-    # Second warm-up run (engine, no Prefect): the baseline freezes.
+    # The rest of the warm-up (engine, no Prefect): the baseline freezes.
     ws = Workspace(load_config(path))
-    run_canary(ws, models=["support-bot"], as_of=T0)
+    for h in [*range(11, 1, -1), 0]:  # with the CLI run at T0 - 1h: 12 runs
+        run_canary(ws, models=["support-bot"], as_of=T0 - timedelta(hours=h))
     assert ws.store.list_baselines("canary", "support-bot")
 
     # 1: the model starts transposing EU dates -> an incident is opened.
@@ -60,9 +61,9 @@ def test_run_canary_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     bad = tmp_path / "bad"
     bad.mkdir()
     text = path.read_text(encoding="utf-8")
-    broken = re.sub(r'"?warmup_runs"? = 2', "warmup_runs = 0", text, count=1)
+    broken = re.sub(r'"?warmup_runs"? = 12', "warmup_runs = 5", text, count=1)
     assert broken != text
     (bad / "canaryflow.toml").write_text(broken, encoding="utf-8")
     result = _run(bad / "canaryflow.toml", T0.isoformat())
     assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
-    assert "warmup_runs" in result.output  # type: ignore[attr-defined]
+    assert "warmup_runs" in result.output and "at least 12" in result.output  # type: ignore[attr-defined]

@@ -51,7 +51,9 @@ hourly_canary = _flow()
 def _warm(path: Path, models: list[str] | None = None) -> Workspace:
     """Replay the warm-up (baseline) hours ending at T0; return the workspace."""
     ws = Workspace(load_config(path))
-    rows = backfill_canary(ws, runs=ws.config.alerts.warmup_runs, end=T0, models=models)
+    rows = backfill_canary(
+        ws, runs=ws.config.alerts.for_flow("canary").warmup_runs, end=T0, models=models
+    )
     assert all(o.summary["phase"] == "warmup" for row in rows for o in row)
     assert ws.store.list_baselines("canary"), "the warm-up froze no baseline"
     return ws

@@ -1,21 +1,30 @@
 """The ``canaryflow`` command line: thin, parses arguments, calls the engine, prints with rich.
 
 Exit codes: 0 healthy, 1 an incident was opened or updated (or a regression verdict), 2 a usage
-or configuration error. Library errors are mapped to one clear line each, never a traceback.
+or configuration error, 3 inconclusive (the upgrade gate), 4 an internal or infrastructure
+error. Errors are mapped to one clear line each; a traceback only with ``--debug``.
 """
 
 from __future__ import annotations
 
 import sys
+from importlib import import_module
 
 from canaryflow.cli import _config, _runs, _state  # noqa: F401  (register the commands)
 from canaryflow.cli._app import app
+from canaryflow.flows import flow_entries
+
+for _entry in flow_entries().values():  # each flow registers its run/backfill commands
+    import_module(_entry.cli)
 
 __all__ = ["app", "main"]
 
 
 def main() -> None:
     """Console-script entry point."""
+    from canaryflow.cli._runs import prefect_process_settings
+
+    prefect_process_settings()
     try:
         app()
     except KeyboardInterrupt:

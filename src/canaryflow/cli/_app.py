@@ -12,7 +12,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from canaryflow.errors import CanaryflowError, ConfigErrors, DataErrors
+from canaryflow.errors import (
+    CanaryflowError,
+    ConfigErrors,
+    DataErrors,
+    MissingAPIKeyError,
+    ProviderError,
+    StoreError,
+)
 
 app = typer.Typer(
     name="canaryflow",
@@ -46,7 +53,23 @@ app.add_typer(backfill_app, name="backfill")
 console = Console()
 err_console = Console(stderr=True)
 
-EXIT_OK, EXIT_INCIDENT, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_INCIDENT, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 4
+"""Exit codes, one meaning each (DESIGN §1): 0 healthy/pass, 1 an incident was opened or
+updated or a regression verdict, 2 usage or configuration error, 3 inconclusive (the upgrade
+gate), 4 an internal or infrastructure failure -- a crash is never 1."""
+
+_DEBUG = {"on": False}
+
+
+@app.callback()
+def _main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an internal error.")
+    ] = False,
+) -> None:
+    """Catch silent quality regressions in LLM applications."""
+    _DEBUG["on"] = debug
+
 
 ConfigOpt = Annotated[
     Path | None,
@@ -61,7 +84,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def handles_errors(fn: F) -> F:
-    """Map library errors to one line per problem and exit code 2."""
+    """Map errors to one line each and their exit code: config/data/usage 2, store or
+    provider unreachable 4, anything unexpected 4 (traceback only with ``--debug``)."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -73,13 +97,40 @@ def handles_errors(fn: F) -> F:
                     f"[red]error[/red] {escape(e.line())}", highlight=False, soft_wrap=True
                 )
             raise typer.Exit(EXIT_USAGE) from None
+        except (StoreError, ProviderError) as exc:
+            # The store or a provider is unreachable: infrastructure, not the user's input.
+            err_console.print(
+                f"[red]error[/red] {escape(str(exc))}", highlight=False, soft_wrap=True
+            )
+            code = EXIT_USAGE if isinstance(exc, MissingAPIKeyError) else EXIT_INTERNAL
+            raise typer.Exit(code) from None
         except CanaryflowError as exc:
             err_console.print(
                 f"[red]error[/red] {escape(str(exc))}", highlight=False, soft_wrap=True
             )
             raise typer.Exit(EXIT_USAGE) from None
+        except Exception as exc:
+            if _is_cli_signal(exc):
+                raise
+            if _DEBUG["on"]:
+                err_console.print_exception()
+            err_console.print(
+                f"[red]internal error[/red] {escape(type(exc).__name__)}: "
+                f"{escape(str(exc).splitlines()[0] if str(exc) else '')} "
+                "(run again with --debug for the traceback)",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(EXIT_INTERNAL) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _is_cli_signal(exc: BaseException) -> bool:
+    """typer/click's own exceptions (usage errors, Exit, Abort) keep their meaning."""
+    return isinstance(exc, typer.Exit | typer.Abort) or type(exc).__module__.startswith(
+        ("typer", "click")
+    )
 
 
 def parse_timestamp(value: str | None) -> datetime | None:

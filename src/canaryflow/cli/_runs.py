@@ -1,11 +1,18 @@
-"""Commands that run flows: run, backfill, demo, serve."""
+"""Commands that run flows, shared by every flow in the registry: the Prefect process
+settings, the summary table, ``demo``, ``serve`` and ``deployments`` (prefect.yaml).
+
+Each flow registers its own ``run <flow>`` / ``backfill <flow>`` commands in the module its
+:class:`~canaryflow.flows.FlowEntry` names (``cli``); they call :func:`run_flow_now`.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import yaml
 from rich.markup import escape
 from rich.table import Table
 
@@ -14,44 +21,29 @@ from canaryflow.cli._app import (
     EXIT_OK,
     ConfigOpt,
     app,
-    backfill_app,
     console,
     handles_errors,
-    parse_interval,
-    parse_timestamp,
-    run_app,
 )
-from canaryflow.errors import CanaryflowError
 
-# --------------------------------------------------------------------------- running flows
-
-
-def _project_root(config: Path | None) -> Path:
-    from canaryflow.config import config_path
-
-    return config_path(config).resolve().parent
+EPHEMERAL_STARTUP_TIMEOUT_S = "180"
+"""Prefect's ephemeral API server must start within this (Prefect's default, 20 s, is too short
+on a busy 2-core machine: the first command of a new user crashed there)."""
 
 
-def _load_flow(root: Path, name: str) -> Any:
-    """Load a flow by entrypoint (``flows/canary.py:hourly_canary``), as Prefect does."""
-    from prefect.flows import load_flow_from_entrypoint
+def prefect_process_settings() -> None:
+    """canaryflow's own Prefect settings for this process (a user's explicit ones win).
 
-    file, func = name.split(":")
-    path = root / "flows" / file
-    if not path.exists():
-        raise CanaryflowError(f"{path}: flow file not found (run from your canaryflow project)")
-    return load_flow_from_entrypoint(f"{path}:{func}")
-
-
-def _quiet_prefect() -> None:
-    """Keep the terminal to a one-screen summary; the Prefect UI has the full logs."""
-    import os
-
+    Keeps the terminal to a one-screen summary (the Prefect UI has the full logs), turns off
+    telemetry and gives the ephemeral server time to start on a loaded machine.
+    """
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault(
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_STARTUP_TIMEOUT_S
+    )
 
 
-def _check_keys(cfg: Any, keys: list[str]) -> None:
+def check_keys(cfg: Any, keys: list[str]) -> None:
     """Fail fast, in one line naming the variable, when a model's API key is not set."""
     from canaryflow.config import resolve_api_key
 
@@ -59,19 +51,34 @@ def _check_keys(cfg: Any, keys: list[str]) -> None:
         resolve_api_key(key, cfg.models[key])
 
 
-def _summary_table(rows: list[dict[str, Any]], title: str) -> Table:
+def call_flow(flow: Any, **params: Any) -> Any:
+    """Call a Prefect flow, retrying once when the ephemeral API server did not come up."""
+    try:
+        return flow(**params)
+    except RuntimeError as exc:
+        if "ephemeral Prefect API server" not in str(exc):
+            raise
+        console.print("[yellow]Prefect's temporary API server was slow to start; retrying[/]")
+        return flow(**params)
+
+
+def summary_table(flow_name: str, rows: list[dict[str, Any]], title: str) -> Table:
+    """One line per model and run: phase, status, the flow's headline and incidents."""
+    from canaryflow.flows import get_entry
+
+    headline = get_entry(flow_name).headline
     table = Table(title=title, title_justify="left")
-    for col in ("model", "phase", "status", "passed", "errors", "fingerprint", "incidents"):
+    for col in ("model", "phase", "status", "result", "incidents"):
         table.add_column(col, overflow="fold")
     for r in rows:
         s = r.get("summary", {})
+        phase = str(s.get("phase", "")) + (f" {s['warmup']}" if s.get("phase") == "warmup" else "")
+        result = r.get("skipped") or headline(s)
         table.add_row(
             escape(str(r.get("model"))),
-            str(s.get("phase", "")) + (f" {s['warmup']}" if s.get("phase") == "warmup" else ""),
+            phase,
             str(r.get("status", "")),
-            f"{s.get('passed', 0)}/{s.get('evaluated', 0)}",
-            f"{s.get('errors', 0)} ({s.get('error_rate', 0):.0%})",
-            escape(str(s.get("fingerprint") or "-")),
+            escape(result),
             escape(
                 ", ".join(
                     f"{i} ({a})"
@@ -85,92 +92,32 @@ def _summary_table(rows: list[dict[str, Any]], title: str) -> Table:
     return table
 
 
-def _outcome_row(o: Any) -> dict[str, Any]:
-    return {
-        "model": o.run.model,
-        "run_id": o.run.run_id,
-        "status": o.run.status,
-        "summary": o.summary,
-        "incidents": [c.incident.incident_id for c in o.incidents],
-        "incident_actions": [c.action for c in o.incidents],
-        "report": o.summary.get("report"),
-    }
-
-
-@run_app.command("canary")
-@handles_errors
-def run_canary_cmd(
-    config: ConfigOpt = None,
-    model: Annotated[
-        list[str] | None, typer.Option("--model", "-m", help="Model key(s) to probe (repeatable).")
-    ] = None,
-    probes: Annotated[
-        Path | None, typer.Option(help="Probe directory (default from config).")
-    ] = None,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Record the run at this time (ISO 8601).")
-    ] = None,
-) -> None:
-    """Run the hourly canary flow now; exit 1 if an incident was opened or updated."""
+def run_flow_now(flow_name: str, config: Path | None, keys: list[str], **params: Any) -> None:
+    """``canaryflow run <flow>``: run the flow now, print the summary, exit 0 or 1."""
     from canaryflow.config import load_config
+    from canaryflow.flows import get_entry
 
     cfg = load_config(config)
-    _check_keys(cfg, cfg.model_keys(model or cfg.canary.models))
-    _quiet_prefect()
-    flow = _load_flow(_project_root(config), "canary.py:hourly_canary")
-    with console.status("Running the hourly canary (Prefect flow; first start takes ~15 s)..."):
-        rows = flow(
-            models=model or None,
-            probes=str(probes) if probes else None,
-            as_of=parse_timestamp(as_of),
-            config_path=cfg.source_path,
-        )
-    console.print(_summary_table(rows, "hourly canary"))
+    check_keys(cfg, keys)
+    prefect_process_settings()
+    entry = get_entry(flow_name)
+    with console.status(f"Running {entry.deployment} (Prefect flow; first start takes ~15 s)..."):
+        rows = call_flow(entry.load(), config_path=cfg.source_path, **params)
+    finish_rows(flow_name, rows, entry.deployment)
+
+
+def finish_rows(flow_name: str, rows: list[dict[str, Any]], title: str) -> None:
+    """Print the summary of a run or backfill and exit 1 if an incident was opened/updated."""
+    console.print(summary_table(flow_name, rows, title))
     for r in rows:
         if r.get("report"):
             console.print(f"report: {escape(r['report'])}")
-    raise typer.Exit(EXIT_INCIDENT if any(r["incidents"] for r in rows) else EXIT_OK)
-
-
-@backfill_app.command("canary")
-@handles_errors
-def backfill_canary_cmd(
-    runs: Annotated[int, typer.Option(min=1, help="Number of back-dated runs.")],
-    every: Annotated[str, typer.Option(help="Interval between runs (15m, 1h, 1d).")] = "1h",
-    end: Annotated[
-        str | None, typer.Option(help="Time of the last run (ISO 8601; default now).")
-    ] = None,
-    config: ConfigOpt = None,
-    model: Annotated[list[str] | None, typer.Option("--model", "-m")] = None,
-    probes: Annotated[Path | None, typer.Option(help="Probe directory.")] = None,
-) -> None:
-    """Run N back-dated canaries in one process (build a baseline now, not in a day)."""
-    from canaryflow.demo import run_progress
-    from canaryflow.runs import backfill_canary, open_workspace
-
-    ws = open_workspace(config)
-    _check_keys(ws.config, ws.config.model_keys(model or ws.config.canary.models))
-    step = parse_interval(every)
-    last: list[Any] = []
-    with run_progress(console) as progress:
-        bar = progress.add_task("backfilling canary runs", total=runs)
-
-        def on_run(i: int, outcomes: list[Any]) -> None:
-            last[:] = outcomes
-            progress.advance(bar)
-
-        backfill_canary(
-            ws,
-            runs=runs,
-            every=step,
-            end=parse_timestamp(end),
-            models=model or None,
-            probes_dir=probes,
-            on_run=on_run,
-        )
-    rows = [_outcome_row(o) for o in last]
-    console.print(_summary_table(rows, f"last of {runs} backfilled runs"))
-    raise typer.Exit(EXIT_INCIDENT if any(r["incidents"] for r in rows) else EXIT_OK)
+        for line in r.get("summary", {}).get("probe_file_errors", []):
+            console.print(f"[yellow]skipped[/yellow] {escape(line)}", highlight=False)
+        for note in r.get("summary", {}).get("notes", []):
+            if "crashed" in note:
+                console.print(f"[yellow]note[/yellow] {escape(note)}", highlight=False)
+    raise typer.Exit(EXIT_INCIDENT if any(r.get("incidents") for r in rows) else EXIT_OK)
 
 
 @app.command("demo")
@@ -183,15 +130,17 @@ def demo(
 ) -> None:
     """The whole story offline: a baseline, a silent model update, canaryflow catching it."""
     from canaryflow.demo import run_demo
+    from canaryflow.flows import get_entry
 
-    _quiet_prefect()
+    prefect_process_settings()
+    flow = get_entry("canary").load()
     result = run_demo(
         config_path=config,
         days=days,
         rate=rate,
         max_hours=max_hours,
         console=console,
-        flow_loader=lambda root: _load_flow(root, "canary.py:hourly_canary"),
+        flow_loader=lambda _root: lambda **kw: call_flow(flow, **kw),
     )
     raise typer.Exit(EXIT_OK if result.detected else EXIT_INCIDENT)
 
@@ -202,24 +151,92 @@ def serve_cmd(
     config: ConfigOpt = None,
     limit: Annotated[int, typer.Option(help="Maximum concurrent flow runs.")] = 4,
 ) -> None:
-    """Register the scheduled deployments (cron from canaryflow.toml) and execute their runs."""
+    """Register every flow's scheduled deployment (cron from canaryflow.toml) and run them."""
     from prefect import serve
     from prefect.schedules import Cron
 
     from canaryflow.config import load_config
+    from canaryflow.flows import flow_entries
 
     cfg = load_config(config)
-    root = _project_root(config)
-    flow = _load_flow(root, "canary.py:hourly_canary")
-    deployment = flow.to_deployment(
-        name="hourly-canary",
-        schedules=[Cron(cfg.schedules.canary, timezone=cfg.schedules.timezone)],
-        parameters={"config_path": str(Path(cfg.source_path or "canaryflow.toml").resolve())},
-        tags=["canaryflow", "canary"],
-        description="Hourly canary probes against every configured model.",
+    prefect_process_settings()
+    path = str(Path(cfg.source_path or "canaryflow.toml").resolve())
+    deployments = []
+    for entry in flow_entries().values():
+        cron = entry.cron(cfg)
+        deployments.append(
+            entry.load().to_deployment(
+                name=entry.deployment,
+                schedules=[Cron(cron, timezone=cfg.schedules.timezone)],
+                parameters={"config_path": path},
+                tags=list(entry.tags),
+                description=entry.description,
+            )
+        )
+        console.print(
+            f"serving [bold]{escape(entry.deployment)}[/bold] on cron {escape(cron)} "
+            f"({escape(cfg.schedules.timezone)})"
+        )
+    console.print("Ctrl-C to stop")
+    serve(*deployments, limit=limit)
+
+
+def deployments_yaml(cfg: Any) -> str:
+    """prefect.yaml for work pools, from the flow registry and ``[schedules]``.
+
+    Deployment names end in ``-pool`` so that they never replace ``canaryflow serve``'s
+    deployments of the same flows. Flows are imported from the installed package; the config
+    path is taken from the directory ``prefect deploy`` runs in (``$PWD``, set by every POSIX
+    shell), so workers need no checkout and no extra environment variable.
+    """
+    from canaryflow.flows import flow_entries
+
+    doc: dict[str, Any] = {
+        "name": "canaryflow",
+        "prefect-version": "3.9.1",
+        "build": None,
+        "push": None,
+        "pull": None,
+        "deployments": [
+            {
+                "name": f"{e.deployment}-pool",
+                "description": e.description,
+                "entrypoint": e.entrypoint,
+                "tags": list(e.tags),
+                "parameters": {"config_path": "{{ $PWD }}/canaryflow.toml"},
+                "work_pool": {"name": "local-process", "work_queue_name": "default"},
+                "schedules": [{"cron": e.cron(cfg), "timezone": cfg.schedules.timezone}],
+            }
+            for e in flow_entries().values()
+        ],
+    }
+    header = (
+        "# Deployments for Prefect work pools (scale-out), generated by\n"
+        "# `canaryflow deployments --write` from the flow registry and [schedules].\n"
+        "#\n"
+        "#   prefect work-pool create local-process --type process\n"
+        "#   prefect --no-prompt deploy --all      # run in the directory of canaryflow.toml\n"
+        "#   prefect worker start --pool local-process\n"
+        "#\n"
+        "# Names end in -pool so they never replace `canaryflow serve`'s deployments.\n"
     )
-    console.print(
-        f"serving [bold]hourly-canary[/bold] on cron {escape(cfg.schedules.canary)} "
-        f"({escape(cfg.schedules.timezone)}); Ctrl-C to stop"
-    )
-    serve(deployment, limit=limit)
+    return header + yaml.safe_dump(doc, sort_keys=False)
+
+
+@app.command("deployments")
+@handles_errors
+def deployments_cmd(
+    config: ConfigOpt = None,
+    write: Annotated[bool, typer.Option(help="Write prefect.yaml next to the config.")] = False,
+) -> None:
+    """Print (or write) prefect.yaml for work pools from the registered flows."""
+    from canaryflow.config import load_config
+
+    cfg = load_config(config)
+    text = deployments_yaml(cfg)
+    if not write:
+        typer.echo(text, nl=False)
+        return
+    out = Path(cfg.source_path or "canaryflow.toml").resolve().parent / "prefect.yaml"
+    out.write_text(text, encoding="utf-8")
+    console.print(f"wrote {escape(str(out))}")

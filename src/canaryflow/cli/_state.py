@@ -219,27 +219,21 @@ def incidents_resolve(
     note: Annotated[str, typer.Option(help="What was done or decided.")] = "",
     config: ConfigOpt = None,
 ) -> None:
-    """Resolve an incident; ``accepted_change`` promotes the new behaviour as the baseline."""
-    from canaryflow.baselines import promote
+    """Resolve an incident; ``accepted_change`` rebuilds the model's baselines from the change.
+
+    The new behaviour becomes the new normal: the model's baselines of the incident's flow are
+    retired and the next runs (counting those since the change, the incident's own included)
+    freeze new ones; charts start afresh with them.
+    """
+    from canaryflow.baselines import accept_change
     from canaryflow.runs import open_workspace
 
     if resolution not in ("fixed", "accepted_change", "false_alarm"):
         raise typer.BadParameter("--as must be fixed, accepted_change or false_alarm")
     ws = open_workspace(config)
 
-    def accept(incident: Any) -> Any:
-        # A model change affects every probe family and the fingerprint, so the new version
-        # of *all* the model's baselines is built from the incident's runs.
-        return promote(
-            ws.store,
-            flow=incident.flow,
-            model=incident.model,
-            stats_fn=_stats_fn(incident.flow),
-            run_ids=list(incident.run_ids),
-            include_incidents=[incident.incident_id],
-            statuses=("completed", "degraded"),
-            reason=f"accepted change ({incident.incident_id}): {note}".rstrip(": "),
-        )
+    def accept(incident: Any) -> str:
+        return accept_change(ws.store, incident, note=note)
 
     inc = ws.incidents().resolve(
         incident_id,
