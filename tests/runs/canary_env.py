@@ -45,6 +45,7 @@ def write_config(
     probes_dir: Path | None = None,
     model_updates: dict[str, dict[str, Any]] | None = None,
     alerts: dict[str, Any] | None = None,
+    noise: float | None = None,
 ) -> Path:
     """Write ``tmp/canaryflow.toml`` (the shipped config, isolated under ``tmp``); return it."""
     base = load_config(REPO / "canaryflow.toml")
@@ -71,7 +72,12 @@ def write_config(
             ),
             "canary": base.canary.model_copy(update={"probes_dir": str(probes_dir or PROBES)}),
             "simulator": base.simulator.model_copy(
-                update={"seed": seed, "port": 0, "scenario": "baseline"}
+                update={
+                    "seed": seed,
+                    "port": 0,
+                    "scenario": "baseline",
+                    **({} if noise is None else {"noise": noise}),
+                }
             ),
         }
     )
