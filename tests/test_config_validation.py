@@ -178,3 +178,24 @@ def test_config_check_exits_2_with_the_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["config", "check", "-c", str(path)])
     assert result.exit_code == 2
     assert "schedules.canary: invalid cron expression '0 25 * * *'" in result.output
+
+
+def test_demo_paths_stay_next_to_the_users_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo writes its own toml into .canaryflow/demo; reloading it must not move paths."""
+    from canaryflow.demo import DEMO_DIR, demo_config, to_toml
+
+    monkeypatch.chdir(tmp_path)
+    project = tmp_path / "project"
+    base = load_config(write(project, PATHS))
+    cfg = demo_config(base, port=1234)
+    demo_toml = project / DEMO_DIR / "canaryflow.toml"
+    demo_toml.parent.mkdir(parents=True)
+    demo_toml.write_text(to_toml(cfg), encoding="utf-8")
+    again = load_config(demo_toml)
+    root = project.resolve()
+    assert again.store.url == cfg.store.url == f"sqlite:///{root / DEMO_DIR}/demo.db"
+    assert again.reports.dir == str(root / "reports" / "demo")
+    assert again.sinks.file.dir == str(root / "reports" / "demo" / "incidents")
+    assert again.canary.probes_dir == str(root / "probes")
