@@ -243,3 +243,29 @@ def test_run_checks_passes_finish_reason_and_tool_calls() -> None:
         tool_calls=(ToolCall(name="get_weather", arguments={"city": "Oslo"}),),
     )
     assert all(r.passed for r in run_checks(probe, completion))
+
+
+def test_probes_validate_uses_the_configs_local_dir(tmp_path: Path) -> None:
+    """`probes validate` resolves custom checks against [checks] local_dir of the config."""
+    from typer.testing import CliRunner
+
+    from canaryflow.cli import app
+
+    project = tmp_path / "project"
+    (project / "probes").mkdir(parents=True)
+    (project / "my_checks").mkdir()
+    (project / "my_checks" / "words.py").write_text(
+        "def has_ok(output):\n    return 'ok' in output\n"
+    )
+    (project / "canaryflow.toml").write_text(
+        '[models.bot]\nprovider = "simulator"\nmodel = "m"\n[checks]\nlocal_dir = "my_checks"\n'
+    )
+    probe = "id: p\ndescription: d\ntags: [t]\nprompt: hi\nchecks: [{type: custom, function: %s}]\n"
+    (project / "probes" / "a.yaml").write_text(probe % '"words:has_ok"')
+    runner = CliRunner(env={"COLUMNS": "250"})
+    result = runner.invoke(app, ["probes", "validate", "-c", str(project / "canaryflow.toml")])
+    assert result.exit_code == 0, result.output
+    (project / "probes" / "b.yaml").write_text(probe.replace("id: p", "id: q") % '"os:system"')
+    result = runner.invoke(app, ["probes", "validate", "-c", str(project / "canaryflow.toml")])
+    assert result.exit_code == 2
+    assert "b.yaml:5: checks[0].function: 'os:system' is not allowed" in result.output
