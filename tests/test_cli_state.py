@@ -100,6 +100,17 @@ def test_baseline_list_show_reset(project: Path) -> None:
     assert result.exit_code == 2 and "no active canary baseline" in result.output
 
 
+def test_baseline_reset_of_an_unknown_model_is_a_usage_error(project: Path) -> None:
+    """Regression: ``baseline reset -m nosuch`` printed "deactivated 0 baseline(s)", exit 0."""
+    result = runner.invoke(
+        app, ["baseline", "reset", "-m", "nosuch", "--reason", "typo", "-c", str(project)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "unknown model(s) ['nosuch']; configured: ['bot']" in result.output
+    # The real model's baselines are untouched.
+    assert "dates_eu" in invoke("baseline", "list", "-c", str(project), "-m", "bot")
+
+
 def test_incident_lifecycle_and_accepted_change_promotes(project: Path) -> None:
     ws = open_workspace(project)
     (inc,) = ws.store.list_incidents()

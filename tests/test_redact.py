@@ -148,3 +148,60 @@ def test_safe_block_truncates_and_strips_control() -> None:
     assert "\x00" not in block and "\r" not in block
     assert "truncated" in block
     assert block.startswith("```pyrm-rf\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Cards glued to punctuation (regression: all of these were left in clear).
+        ("card:4111111111111111", "card:[CARD]"),
+        ("(4111111111111111)", "([CARD])"),
+        ("cards 4111111111111111,5500005555555559", "cards [CARD],[CARD]"),
+        ("#4111 1111 1111 1111;", "#[CARD];"),
+        ('{"pan":"4111-1111-1111-1111"}', '{"pan":"[CARD]"}'),
+        ("card/4111111111111111/x", "card/[CARD]/x"),
+        # IBANs, grouped or not, any case; a trailing word is kept.
+        ("IBAN GB82 WEST 1234 5698 7654 32 please", "IBAN [IBAN] please"),
+        ("to DE89370400440532013000.", "to [IBAN]."),
+        ("iban: fr1420041010050500013m02606", "iban: [IBAN]"),
+        # IPs, v4 and v6 (with embedded v4, zone, compressed, loopback).
+        ("from 192.168.1.20, then 10.0.0.1.", "from [IP], then [IP]."),
+        ("host=203.0.113.7:8080", "host=[IP]:8080"),
+        ("v6 2001:db8:85a3::8a2e:370:7334 ok", "v6 [IP] ok"),
+        ("[fe80::1%eth0]:443 and ::1", "[[IP]]:443 and [IP]"),
+        ("mapped ::ffff:192.0.2.128", "mapped [IP]"),
+        # Bidi overrides and isolates are removed (and cannot split a card number).
+        ("pay \u202e4111 1111 1111 1111\u202c now", "pay [CARD] now"),
+        ("abc\u2066def\u2069 \u202aghi\u202b\u202d", "abcdef ghi"),
+        ("41111111\u200b11111111", "[CARD]"),
+    ],
+)
+def test_redacts_punctuated_cards_ibans_ips_and_bidi(text: str, expected: str) -> None:
+    assert redact(text) == expected
+    assert redact(expected) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "p = 0.4111111111111111",  # a decimal part is not a card
+        "run canary-bot-4111111111111111",  # an identifier is not a card
+        "GB82 WEST 1234 5698 7654 33",  # IBAN check digits wrong
+        "DE00 1234 5678 9012 3456 78",
+        "at 12:30:45, 999.1.1.1 and 1.2.3",
+        "std::vector and a::b::c",
+        "sha 2001:db8",
+        "version 3.11.2 built 2024-04-03T10:00:00Z",
+        "שלום עולם",  # right-to-left text itself is kept
+    ],
+)
+def test_new_patterns_have_no_false_positives(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_escaping_drops_bidi_controls() -> None:
+    """Regression: a reversed span (U+202E) made a report show text in another order."""
+    evil = "approve \u202eedoc\u202c \u2067x\u2069"
+    for out in (escape_markdown(evil), safe_inline(evil), safe_cell(evil), safe_block(evil)):
+        assert not any(ch in out for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    assert safe_inline(evil) == "approve edoc x"

@@ -3,6 +3,11 @@
 Every model forbids unknown keys, so a typo is an error rather than a silently ignored setting.
 Loading collects *all* problems and reports each as ``file: key.path: what was expected, got X``.
 Secrets are never stored here: a model names the environment variable that holds its key.
+
+Relative paths in the file (the SQLite store, probe/golden/report directories, the incident
+sink, production sources, local checks) mean "next to canaryflow.toml": :func:`load_config`
+makes them absolute against the file's directory, so running from another directory, a cron
+job or a Prefect worker uses the same store and files.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import hashlib
 import json
 import os
 import tomllib
+import zoneinfo
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +29,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from canaryflow.errors import ConfigError, ConfigErrors, MissingAPIKeyError
 
@@ -31,6 +40,7 @@ __all__ = [
     "AlertParams",
     "AlertsConfig",
     "CanaryConfig",
+    "ChecksConfig",
     "Config",
     "DEFAULT_CONFIG_PATH",
     "EmbedderConfig",
@@ -53,7 +63,9 @@ DEFAULT_CONFIG_PATH = "canaryflow.toml"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # inf/nan parse as TOML floats; no setting here means anything with them (arl0 = inf
+    # would silently disable alarms).
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
 class Pricing(_Section):
@@ -136,10 +148,32 @@ class SchedulesConfig(_Section):
 
     @field_validator("canary", "golden", "production")
     @classmethod
-    def _cron_has_five_fields(cls, expr: str) -> str:
+    def _valid_cron(cls, expr: str) -> str:
         if len(expr.split()) != 5:
             raise ValueError(f"expected a 5-field cron expression like '0 * * * *', got {expr!r}")
+        # Prefect runs the schedules, so Prefect's own parser decides what is valid (its
+        # import is slow, hence here and not at module level).
+        from prefect.client.schemas.schedules import CronSchedule
+
+        try:
+            CronSchedule(cron=expr)
+        except ValidationError:
+            raise ValueError(
+                f"invalid cron expression {expr!r} (minute hour day-of-month month day-of-week, "
+                "e.g. '0 * * * *')"
+            ) from None
         return expr
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, name: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {name!r}; use an IANA name like 'UTC' or 'Europe/Paris'"
+            ) from None
+        return name
 
 
 class AlertParams(_Section):
@@ -299,6 +333,14 @@ class ReportsConfig(_Section):
     junit: bool = False
 
 
+class ChecksConfig(_Section):
+    """Where ``type: custom`` checks may come from, besides ``canaryflow.checks`` entry points."""
+
+    local_dir: str | None = None
+    """A directory of check modules probes may name as ``module:callable`` (e.g. ``checks``).
+    Nothing outside it (and no installed module such as ``os``) can be named."""
+
+
 class SimulatorConfig(_Section):
     """The bundled simulator used by ``provider = "simulator"`` models."""
 
@@ -326,6 +368,7 @@ class Config(_Section):
     production: ProductionConfig = Field(default_factory=ProductionConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
+    checks: ChecksConfig = Field(default_factory=ChecksConfig)
 
     source_path: str | None = Field(default=None, exclude=True)
     """The file this was loaded from (not part of the hash)."""
@@ -343,9 +386,22 @@ class Config(_Section):
             raise ValueError("; ".join(problems))
         return self
 
+    @property
+    def base_dir(self) -> Path | None:
+        """The directory relative paths were resolved against (None when not loaded from a file)."""
+        return Path(self.source_path).resolve().parent if self.source_path else None
+
     def config_hash(self) -> str:
-        """A short stable hash of the effective configuration (stored with every run)."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """A short stable hash of the effective configuration (stored with every run).
+
+        Paths count as written relative to the config file, so moving the project directory
+        does not look like a configuration change.
+        """
+        cfg = self
+        base = self.base_dir
+        if base is not None:
+            cfg = _map_paths(self, lambda p: _relative_to(p, base))
+        payload = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
     def masked(self) -> dict[str, Any]:
@@ -369,6 +425,71 @@ class Config(_Section):
                 f"unknown model(s) {unknown!r}; configured: {sorted(self.models)!r}",
             )
         return keys
+
+
+_PATHS: tuple[tuple[str, ...], ...] = (
+    ("canary", "probes_dir"),
+    ("golden", "dir"),
+    ("reports", "dir"),
+    ("sinks", "file", "dir"),
+    ("checks", "local_dir"),
+)
+"""Settings that are file or directory paths."""
+_URLS_OR_PATHS: tuple[tuple[str, ...], ...] = (
+    ("store", "url"),
+    ("production", "source"),
+    ("production", "signals"),
+)
+"""Settings that are a SQLAlchemy URL (a SQLite one holds a path) or a file glob."""
+
+
+def _map_url(value: str, fn: Callable[[str], str]) -> str:
+    if "://" not in value:
+        return fn(value)  # a file path or glob
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        return value  # reported by whatever opens it, with the URL
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return value
+    if database.startswith("file:"):
+        return value  # a URI filename carries its own meaning
+    return url.set(database=fn(database)).render_as_string(hide_password=False)
+
+
+def _map_paths(cfg: Config, fn: Callable[[str], str]) -> Config:
+    """A copy of ``cfg`` with every path-like setting passed through ``fn``."""
+
+    def replace(model: BaseModel, keys: tuple[str, ...], convert: Callable[[str], str]) -> Any:
+        value = getattr(model, keys[0])
+        if value is None:
+            return model
+        if len(keys) > 1:
+            new = replace(value, keys[1:], convert)
+        else:
+            new = convert(value)
+        return model.model_copy(update={keys[0]: new})
+
+    out: BaseModel = cfg
+    for keys in _PATHS:
+        out = replace(out, keys, fn)
+    for keys in _URLS_OR_PATHS:
+        out = replace(out, keys, lambda v: _map_url(v, fn))
+    assert isinstance(out, Config)
+    return out
+
+
+def _absolute(value: str, base: Path) -> str:
+    path = Path(value).expanduser()
+    return str(path) if path.is_absolute() else os.path.normpath(base / path)
+
+
+def _relative_to(value: str, base: Path) -> str:
+    path = Path(value)
+    return (
+        os.path.relpath(path, base) if path.is_absolute() and path.is_relative_to(base) else value
+    )
 
 
 def config_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -450,10 +571,25 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigErrors([ConfigError(name, "", f"TOML syntax error: {exc}")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigErrors([ConfigError(name, "", f"cannot read: {exc}")]) from None
+    if not data:
+        raise ConfigErrors(
+            [ConfigError(name, "", "empty file: at least one [models.<name>] table is needed")]
+        )
+    errors: list[ConfigError] = []
+    if not data.get("models"):
+        errors.append(
+            ConfigError(name, "models", "no models configured: add a [models.<name>] table")
+        )
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigErrors(_errors_from_validation(name, exc)) from None
+        errors.extend(_errors_from_validation(name, exc))
+    if errors:
+        raise ConfigErrors(errors) from None
+    base = p.resolve().parent
+    cfg = _map_paths(cfg, lambda v: _absolute(v, base))
     return cfg.model_copy(update={"source_path": str(p)})
 
 

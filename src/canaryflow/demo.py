@@ -83,15 +83,19 @@ def demo_config(base: Config, *, port: int) -> Config:
             'the demo needs at least one model with provider = "simulator" (it never calls '
             "a real provider)",
         )
+    # Absolute, next to the user's canaryflow.toml: the demo's own file lives in DEMO_DIR, and
+    # relative paths in it would resolve against that directory.
+    root = base.base_dir or Path.cwd()
+    reports = root / "reports" / "demo"
     return base.model_copy(
         update={
             "models": sims,
             "judge": base.judge.model_copy(update={"model": None}),
-            "store": base.store.model_copy(update={"url": f"sqlite:///{DEMO_DIR}/demo.db"}),
-            "reports": base.reports.model_copy(update={"dir": "reports/demo"}),
+            "store": base.store.model_copy(update={"url": f"sqlite:///{root / DEMO_DIR}/demo.db"}),
+            "reports": base.reports.model_copy(update={"dir": str(reports)}),
             "sinks": base.sinks.model_copy(
                 update={
-                    "file": base.sinks.file.model_copy(update={"dir": "reports/demo/incidents"}),
+                    "file": base.sinks.file.model_copy(update={"dir": str(reports / "incidents")}),
                     "webhook": None,
                     "github": None,
                 }
@@ -119,11 +123,12 @@ def run_demo(
     t0 = time.perf_counter()
     root = resolve_path(config_path).resolve().parent
     base = load_config(config_path)
-    shutil.rmtree(DEMO_DIR, ignore_errors=True)
-    shutil.rmtree(Path("reports/demo"), ignore_errors=True)
-    DEMO_DIR.mkdir(parents=True, exist_ok=True)
+    demo_dir = root / DEMO_DIR
+    shutil.rmtree(demo_dir, ignore_errors=True)
+    shutil.rmtree(root / "reports" / "demo", ignore_errors=True)
+    demo_dir.mkdir(parents=True, exist_ok=True)
     cfg = demo_config(base, port=_free_port())
-    demo_toml = DEMO_DIR / "canaryflow.toml"
+    demo_toml = demo_dir / "canaryflow.toml"
     demo_toml.write_text(to_toml(cfg), encoding="utf-8")
     cfg = load_config(demo_toml)
     ws = Workspace(cfg)
@@ -233,6 +238,6 @@ def _print_outcome(ws: Workspace, result: DemoResult, console: Console) -> None:
     if result.reports:
         console.print(f"latest canary report: {result.reports[-1]}")
     console.print(
-        f"all reports: {ws.reports_dir}/ ; demo store: {DEMO_DIR}/demo.db ; "
+        f"all reports: {ws.reports_dir}/ ; demo store: {ws.config.store.url} ; "
         f"wall time {result.wall_seconds:.0f} s"
     )

@@ -3,10 +3,12 @@
 Two separate jobs, applied in this order to any production or model text that reaches a report,
 an artifact, an issue or a webhook (DESIGN.md §8):
 
-1. :func:`redact` replaces emails, phone numbers, payment card numbers and API-key-like strings
-   with ``[EMAIL]``, ``[PHONE]``, ``[CARD]`` and ``[SECRET]``. It is tuned against false
-   positives on what reports are full of: dates (``03/04/2024``, ``2024-04-03``, ``03.04.2024``),
-   times, amounts (``1,234.56``, ``€ 1 250``) and small numbers are left alone.
+1. :func:`redact` replaces emails, phone numbers, payment card numbers, IBANs, IP addresses and
+   API-key-like strings with ``[EMAIL]``, ``[PHONE]``, ``[CARD]``, ``[IBAN]``, ``[IP]`` and
+   ``[SECRET]``, after removing bidirectional override characters (which can make a report show
+   text in another order than it holds, and split a number so no pattern sees it). It is tuned
+   against false positives on what reports are full of: dates (``03/04/2024``, ``2024-04-03``,
+   ``03.04.2024``), times, amounts (``1,234.56``, ``€ 1 250``) and small numbers are left alone.
 2. :func:`escape_markdown`, :func:`safe_inline`, :func:`safe_cell` and :func:`safe_block` make the
    text inert in GitHub-flavoured Markdown: no HTML (``<script>``, ``</details>``), no table
    breaking pipes, no code spans, no @-mentions, and code fences the content cannot close.
@@ -18,11 +20,13 @@ prove that none does. ``redact`` is idempotent (``redact(redact(s)) == redact(s)
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 
 __all__ = [
     "escape_markdown",
+    "iban_valid",
     "luhn_valid",
     "redact",
     "safe_block",
@@ -88,7 +92,25 @@ _EMAIL = re.compile(
 )
 
 # Digit runs with single space or dash separators; Luhn and length decide in the callback.
-_CARD = re.compile(r"(?<![\d.,/:\-])\d(?:[ \-]?\d){12,18}(?![\d,/:]|\.\d)")
+# Punctuation around the number ("card:4111...", "(4111...)," "#4111...") does not protect it;
+# only a word character or the decimal part of a number (0.1234567890123456) does.
+_CARD = re.compile(r"(?<!\w)(?<!\w-)\d(?:[ \-]?\d){12,18}(?!\w)")
+_LEADING_NUMBER = re.compile(r"(?<!\d)(\d+)[.,]$")
+_TRAILING_NUMBER = re.compile(r"^[.,](\d+)(?!\d)")
+
+# Bidirectional embeddings, overrides and isolates (U+202A-202E, U+2066-2069), and invisible
+# separators (zero width space, word joiner, BOM) that would split a number for the patterns.
+_INVISIBLE = re.compile("[\u202a-\u202e\u2066-\u2069\u200b\u2060\ufeff]")
+
+# Country code, check digits, then 11-30 letters/digits, optionally in groups of four; the
+# ISO 13616 mod-97 check decides (in the callback) how many groups belong to the IBAN.
+_IBAN = re.compile(r"(?i)(?<![\w])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8}(?!\w)")
+
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+_IPV6 = re.compile(
+    r"(?<![\w:.])(?=[0-9A-Fa-f:.]*[0-9A-Fa-f])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}"
+    r"(?:(?:\.\d{1,3}){3})?(?:%[A-Za-z0-9_.]+)?(?![\w:])"
+)
 
 _PHONE_PATTERNS: tuple[re.Pattern[str], ...] = (
     # International: +CC or 00CC, then groups separated by space, dot or dash, optional (area).
@@ -125,14 +147,52 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def iban_valid(text: str) -> bool:
+    """True when ``text`` (spaces ignored) is 15-34 characters passing the IBAN mod-97 check."""
+    compact = text.replace(" ", "").upper()
+    if not 15 <= len(compact) <= 34 or not compact.isalnum() or not compact.isascii():
+        return False
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
+
+
+def _iban_sub(m: re.Match[str]) -> str:
+    groups = m.group(0).split(" ")
+    # Longest prefix of whole groups that is an IBAN ("GB82 WEST ... 32 THEN" keeps "THEN").
+    for end in range(len(groups), 0, -1):
+        if iban_valid("".join(groups[:end])):
+            rest = " ".join(groups[end:])
+            return "[IBAN]" + (f" {rest}" if rest else "")
+    return m.group(0)
+
+
+def _ip_sub(m: re.Match[str]) -> str:
+    try:
+        ipaddress.ip_address(m.group(0).partition("%")[0])
+    except ValueError:
+        return m.group(0)  # 12:30:45, 999.1.1.1, a C++ scope...
+    return "[IP]"
+
+
 def _overlaps(spans: list[tuple[int, int]], start: int, end: int) -> bool:
     return any(s < end and start < e for s, e in spans)
+
+
+def _part_of_a_number(m: re.Match[str]) -> bool:
+    """The digits are the fraction of ``0.4111...`` or the integer part of ``4111....25``.
+
+    Two card numbers separated by a comma are not: a short digit run (< 13) is what makes
+    ``.``/``,`` a decimal separator here.
+    """
+    before = _LEADING_NUMBER.search(m.string, max(0, m.start() - 20), m.start())
+    after = _TRAILING_NUMBER.match(m.string[m.end() : m.end() + 21])
+    return any(x is not None and len(x.group(1)) < 13 for x in (before, after))
 
 
 def _card_sub(protected: list[tuple[int, int]]) -> Callable[[re.Match[str]], str]:
     def sub(m: re.Match[str]) -> str:
         text = m.group(0)
-        if _overlaps(protected, m.start(), m.end()):
+        if _overlaps(protected, m.start(), m.end()) or _part_of_a_number(m):
             return text
         groups = re.split(r"([ \-])", text)  # keep separators to rebuild the remainder
         # Longest prefix of whole groups that is a valid card number (a card followed by
@@ -168,10 +228,12 @@ def _protected_spans(text: str) -> list[tuple[int, int]]:
 
 
 def redact(text: str) -> str:
-    """Replace emails, phone numbers, card numbers and secrets in ``text`` with placeholders.
+    """Replace personal data and secrets in ``text`` with placeholders.
 
-    Placeholders are ``[EMAIL]``, ``[PHONE]``, ``[CARD]`` and ``[SECRET]``. Secrets go first
-    (a key may contain digit runs), then emails, cards (13-19 digits, Luhn-valid, separated by
+    Bidi override and invisible separator characters are removed first. Placeholders are
+    ``[EMAIL]``, ``[PHONE]``, ``[CARD]``, ``[IBAN]``, ``[IP]`` and ``[SECRET]``. Secrets go first
+    (a key may contain digit runs), then emails, IP addresses (v4 and v6, checked by
+    :mod:`ipaddress`), IBANs (mod-97 checked), cards (13-19 digits, Luhn-valid, separated by
     nothing, spaces or dashes) and phones (international ``+CC``/``00CC``, US, European national
     with a leading 0). Dates, times and amounts are protected from the number patterns.
 
@@ -185,12 +247,16 @@ def redact(text: str) -> str:
         text = str(text)
     if not text:
         return text
+    text = _INVISIBLE.sub("", text)
     for pat in _SECRET_PATTERNS:
         text = pat.sub("[SECRET]", text)
     text = _BASE64.sub(_base64_sub, text)
     text = _BEARER.sub(lambda m: f"{m.group(1)}{m.group(2)}[SECRET]", text)
     text = _KEY_VALUE.sub(lambda m: f"{m.group(1)}[SECRET]", text)
     text = _EMAIL.sub("[EMAIL]", text)
+    text = _IPV6.sub(_ip_sub, text)
+    text = _IPV4.sub(_ip_sub, text)
+    text = _IBAN.sub(_iban_sub, text)
     text = _CARD.sub(_card_sub(_protected_spans(text)), text)
     for kind, pat in enumerate(_PHONE_PATTERNS):
         text = pat.sub(_phone_sub(_protected_spans(text), kind), text)
@@ -199,7 +265,8 @@ def redact(text: str) -> str:
 
 # --- escaping ------------------------------------------------------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters, and bidi overrides/isolates (escaped text must read as it is stored).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 # Markdown punctuation that can start emphasis, links, code spans, tables or strikethrough.
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")

@@ -36,7 +36,10 @@ def client_for(sim: SimulatorServer, api_key: str):
 
     def build(protocol: str, **cfg: Any) -> ModelClient:
         base = sim.url if protocol == "anthropic" else sim.openai_url
-        options = {"backoff_base_s": cfg.pop("backoff_base_s", 0.01)}
+        options = {
+            "backoff_base_s": cfg.pop("backoff_base_s", 0.01),
+            "sleep": cfg.pop("sleep", None),
+        }
         config = ModelConfig(
             provider=protocol,
             model=f"sim-{protocol}",

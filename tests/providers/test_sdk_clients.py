@@ -65,8 +65,11 @@ def test_latency_regression_raises_ttft(client_for, sim, protocol: str) -> None:
     sim.set_scenario("latency_regression", ttft_ms=150, per_token_ms=0)
     slow = run(client.complete(ask("say pong", stream=True)))
     assert base.ttft_ms is not None and slow.ttft_ms is not None
-    assert slow.ttft_ms >= 140
-    assert slow.ttft_ms > base.ttft_ms + 100
+    # The server holds the first token back 150 ms, so the measured TTFT cannot be shorter
+    # (a lower bound by causality; a busy machine only makes it longer). Comparing with the
+    # baseline's TTFT would measure the machine's load, not the client.
+    assert slow.ttft_ms >= 145
+    assert slow.ttft_ms <= slow.latency_ms
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

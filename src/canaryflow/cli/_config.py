@@ -62,13 +62,15 @@ def probes_validate(
     config: ConfigOpt = None,
 ) -> None:
     """Check every probe file; report file, line and field for each problem."""
+    from canaryflow.config import config_path, load_config
     from canaryflow.definitions import load_probes
 
+    # Custom checks resolve against [checks] local_dir, so read the config when there is one.
+    cfg = load_config(config) if directory is None or config_path(config).exists() else None
     if directory is None:
-        from canaryflow.config import load_config
-
-        directory = Path(load_config(config).canary.probes_dir)
-    probe_set = load_probes(directory)
+        assert cfg is not None
+        directory = Path(cfg.canary.probes_dir)
+    probe_set = load_probes(directory, checks_dir=cfg.checks.local_dir if cfg else None)
     for e in probe_set.errors:
         err_console.print(f"[red]error[/red] {escape(e.line())}", highlight=False, soft_wrap=True)
     console.print(

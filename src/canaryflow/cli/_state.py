@@ -138,6 +138,7 @@ def baseline_reset(
     from canaryflow.runs import open_workspace
 
     ws = open_workspace(config)
+    ws.config.model_keys([model])  # a typo must not "succeed" by deactivating nothing
     n = reset(ws.store, flow, model, reason)
     console.print(
         f"deactivated {n} baseline(s) of {escape(model)}; the next "

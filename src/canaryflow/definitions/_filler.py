@@ -13,12 +13,16 @@ from __future__ import annotations
 import random
 import re
 
-__all__ = ["FILLER", "expand_filler", "filler_words"]
+__all__ = ["FILLER", "FillerBudget", "FillerBudgetExceeded", "expand_filler", "filler_words"]
 
 FILLER = re.compile(r"\{\{\s*filler\s*:\s*(?P<n>\d+)\s*(?::\s*(?P<seed>[\w-]+)\s*)?\}\}")
 """The directive: ``{{filler:N}}`` or ``{{filler:N:seed}}``."""
 
 MAX_FILLER_WORDS = 50_000
+"""Words one text (a prompt or a message) may expand to, over all its directives."""
+
+MAX_FILLER_WORDS_PER_FILE = 500_000
+"""Words all directives of one probe file may expand to (the loader's budget)."""
 
 _SUBJECTS = (
     "The quarterly review",
@@ -95,10 +99,53 @@ def filler_words(n: int, seed: str = "") -> str:
     return "\n\n".join(" ".join(words[i : i + 120]) for i in range(0, len(words), 120))
 
 
-def expand_filler(text: str) -> str:
+class FillerBudgetExceeded(Exception):
+    """A file's directives ask for more than its budget.
+
+    Deliberately not a ValueError: pydantic lets it through, so the loader reports the file
+    once and stops validating it instead of failing every later message the same way.
+    """
+
+
+class FillerBudget:
+    """Words still allowed for one file, so many small directives cannot add up to millions."""
+
+    def __init__(self, words: int = MAX_FILLER_WORDS_PER_FILE) -> None:
+        self.remaining = words
+
+    def charge(self, words: int) -> None:
+        """Take ``words`` from the budget, or raise FillerBudgetExceeded if too few are left."""
+        if words > self.remaining:
+            raise FillerBudgetExceeded(
+                f"filler directives in this file would expand to more than "
+                f"{MAX_FILLER_WORDS_PER_FILE} words in total"
+            )
+        self.remaining -= words
+
+
+def _requested(digits: str) -> int:
+    # A 5,000-digit N must not reach int() (Python refuses > 4,300 digits with its own error).
+    return int(digits) if len(digits) <= 9 else MAX_FILLER_WORDS * 1000
+
+
+def expand_filler(text: str, budget: FillerBudget | None = None) -> str:
     """Replace every ``{{filler:N[:seed]}}`` directive in ``text``.
 
+    The total is checked before anything is generated, so a refused text costs no memory.
+
     Raises:
-        ValueError: a directive asks for more than :data:`MAX_FILLER_WORDS` words.
+        ValueError: the directives ask for more than :data:`MAX_FILLER_WORDS` words together.
+        FillerBudgetExceeded: they ask for more than ``budget`` has left.
     """
+    matches = list(FILLER.finditer(text))
+    if not matches:
+        return text
+    total = sum(_requested(m.group("n")) for m in matches)
+    if total > MAX_FILLER_WORDS:
+        raise ValueError(
+            f"filler length must be at most {MAX_FILLER_WORDS} words per text, "
+            f"the directives ask for {total if total < MAX_FILLER_WORDS * 1000 else 'far more'}"
+        )
+    if budget is not None:
+        budget.charge(total)
     return FILLER.sub(lambda m: filler_words(int(m.group("n")), m.group("seed") or ""), text)

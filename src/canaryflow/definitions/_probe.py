@@ -40,8 +40,14 @@ from pydantic import (
 )
 
 from canaryflow.checks import AnyCheck, ToolCallCheck
-from canaryflow.definitions._filler import expand_filler
-from canaryflow.definitions._yaml import Located, format_path, load_yaml, validation_errors
+from canaryflow.definitions._filler import FillerBudget, FillerBudgetExceeded, expand_filler
+from canaryflow.definitions._yaml import (
+    Located,
+    format_path,
+    load_yaml,
+    read_text_bounded,
+    validation_errors,
+)
 from canaryflow.errors import DataError, DataErrors
 from canaryflow.records import CompletionRequest, Message, ToolSpec
 
@@ -66,6 +72,12 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]*$",
 _STRICT = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
+def _budget(info: ValidationInfo) -> FillerBudget | None:
+    """The per-file filler budget :func:`load_probes` passes in the validation context."""
+    context = info.context or {}
+    return context.get("filler_budget") if isinstance(context, dict) else None
+
+
 class ProbeMessage(BaseModel):
     """One message sent to the model."""
 
@@ -78,8 +90,8 @@ class ProbeMessage(BaseModel):
 
     @field_validator("content")
     @classmethod
-    def _expand(cls, content: str) -> str:
-        return expand_filler(content)
+    def _expand(cls, content: str, info: ValidationInfo) -> str:
+        return expand_filler(content, _budget(info))
 
 
 class ProbeTool(BaseModel):
@@ -155,7 +167,7 @@ class Probe(BaseModel):
             raise ValueError("give 'prompt' (a string) or 'messages' (a list)")
         if prompt is not None and not prompt.strip():
             raise ValueError("prompt is empty")
-        return None if prompt is None else expand_filler(prompt)
+        return None if prompt is None else expand_filler(prompt, _budget(info))
 
     @field_validator("checks")
     @classmethod
@@ -318,8 +330,13 @@ def _entries(file: str, text: str) -> tuple[list[Located], list[DataError]]:
     return [Located(doc, ("probes", i)) for i in range(len(probes))], errors
 
 
-def load_probes(source: str | Path | Iterable[str | Path]) -> ProbeSet:
+def load_probes(
+    source: str | Path | Iterable[str | Path], *, checks_dir: str | Path | None = None
+) -> ProbeSet:
     """Load and validate probe files: a directory (its ``*.yaml``), a file, or several.
+
+    ``checks_dir`` is the ``[checks] local_dir`` whose modules ``type: custom`` checks may name
+    as ``module:callable`` (besides entry points); without it only entry points resolve.
 
     Never raises for bad content: every problem in every file becomes a :class:`DataError`
     (``probes/dates.yaml:14: probes[2].checks[0].pattern: invalid regular expression: ...``) in
@@ -331,19 +348,23 @@ def load_probes(source: str | Path | Iterable[str | Path]) -> ProbeSet:
     first_seen: dict[str, str] = {}
     for path in files:
         file = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            errors.append(DataError(file, None, None, f"cannot read: {exc}"))
+        text, read_errors = read_text_bounded(path)
+        if text is None:
+            errors.extend(read_errors)
             continue
         entries, file_errors = _entries(file, text)
         errors.extend(file_errors)
+        context = {"filler_budget": FillerBudget(), "checks_dir": checks_dir}
         for entry in entries:
             try:
-                probe = Probe.model_validate(entry.data)
+                probe = Probe.model_validate(entry.data, context=context)
             except ValidationError as exc:
                 errors.extend(validation_errors(exc, entry))
                 continue
+            except FillerBudgetExceeded as exc:
+                line = entry.doc.line_of(entry.path)
+                errors.append(DataError(file, line, format_path(entry.path) or None, str(exc)))
+                break
             id_path = (*entry.path, "id")
             where = f"{file}:{entry.doc.line_of(id_path)}"
             if probe.id in first_seen:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -16,7 +17,33 @@ from pydantic import ValidationError
 
 from canaryflow.errors import DataError
 
-__all__ = ["Located", "YamlDocument", "format_path", "load_yaml", "validation_errors"]
+__all__ = [
+    "MAX_ALIASES",
+    "MAX_DEPTH",
+    "MAX_DOCUMENT_CHARS",
+    "MAX_INT_DIGITS",
+    "MAX_NODES",
+    "Located",
+    "YamlDocument",
+    "format_path",
+    "load_yaml",
+    "read_text_bounded",
+    "validation_errors",
+]
+
+# Probe files are written by people but may come from a pull request nobody read closely; these
+# limits keep a hostile file (billion laughs, deep nesting, giant literals) from exhausting the
+# memory or the stack of the process that also runs every valid probe. Real files sit far below.
+MAX_DOCUMENT_CHARS = 1_000_000
+"""Longest file accepted (characters); filler directives keep long-context probes short."""
+MAX_ALIASES = 100
+"""Alias uses (``*name``) per document."""
+MAX_NODES = 100_000
+"""Nodes in the document once aliases are expanded (what validation would walk)."""
+MAX_DEPTH = 64
+"""Nesting depth of mappings and sequences."""
+MAX_INT_DIGITS = 100
+"""Digits of an integer literal (Python refuses to parse more than 4,300 anyway)."""
 
 Path_ = tuple[str | int, ...]
 """A location inside a YAML document: mapping keys and sequence indices."""
@@ -59,7 +86,81 @@ class Located:
         return self.doc.sub(self.path)
 
 
-def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], dupes: list[tuple[Path_, int]]):
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses documents over the alias, depth and integer-size limits.
+
+    The composer is recursive and shares aliased nodes, so the limits are checked while
+    composing: nothing over them is ever expanded or constructed.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise yaml.composer.ComposerError(
+                    None, None, f"more than {MAX_ALIASES} aliases (*name)", event.start_mark
+                )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark
+                )
+            node: yaml.Node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        self._count(node)
+        return node
+
+    def _count(self, node: yaml.Node) -> None:
+        """Record the node's size with aliases expanded; refuse it over :data:`MAX_NODES`."""
+        if id(node) in self._sizes:
+            return  # an alias: its size is already known and counts again in the parent
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        size = 1 + sum(self._sizes.get(id(c), 1) for c in children)
+        if size > MAX_NODES:
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"document expands to more than {MAX_NODES} nodes (each alias repeats what "
+                "it points to)",
+                node.start_mark,
+            )
+        self._sizes[id(node)] = size
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        digits = sum(c.isdigit() for c in str(node.value))
+        if digits > MAX_INT_DIGITS:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"integer with {digits} digits (at most {MAX_INT_DIGITS})",
+                node.start_mark,
+            )
+        return super().construct_yaml_int(node)  # type: ignore[no-any-return]
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
+
+
+def _walk(
+    node: yaml.Node,
+    path: Path_,
+    lines: dict[Path_, int],
+    dupes: list[tuple[Path_, int]],
+) -> None:
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
@@ -79,10 +180,14 @@ def load_yaml(text: str, file: str) -> tuple[YamlDocument | None, list[DataError
     """Parse one YAML document, keeping line numbers.
 
     Returns the document (None when the YAML itself is broken) and the problems found: a
-    syntax error (with its line), or keys repeated within one mapping (YAML parsers silently
-    keep the last one, which hides mistakes).
+    syntax error (with its line), a document over the size, alias, node-count, depth or
+    integer-size limits (bounded work whatever the input), or keys repeated within one mapping
+    (YAML parsers silently keep the last one, which hides mistakes).
     """
-    loader = yaml.SafeLoader(text)
+    if len(text) > MAX_DOCUMENT_CHARS:
+        line = text.count("\n", 0, MAX_DOCUMENT_CHARS) + 1
+        return None, [_too_long(file, line)]
+    loader = _BoundedLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -98,6 +203,8 @@ def load_yaml(text: str, file: str) -> tuple[YamlDocument | None, list[DataError
         return None, [DataError(file, line, None, f"invalid YAML: {problem}")]
     except yaml.YAMLError as exc:
         return None, [DataError(file, None, None, f"invalid YAML: {exc}")]
+    except (ValueError, RecursionError) as exc:  # a literal or shape the limits did not foresee
+        return None, [DataError(file, None, None, f"invalid YAML: {type(exc).__name__}: {exc}")]
     finally:
         loader.dispose()
     doc = YamlDocument(file, data, lines)
@@ -106,6 +213,32 @@ def load_yaml(text: str, file: str) -> tuple[YamlDocument | None, list[DataError
         for path, line in dupes
     ]
     return doc, errors
+
+
+def _too_long(file: str, line: int) -> DataError:
+    return DataError(
+        file,
+        line,
+        None,
+        f"file longer than {MAX_DOCUMENT_CHARS} characters (use {{{{filler:N}}}} for long prompts)",
+    )
+
+
+def read_text_bounded(path: Path) -> tuple[str | None, list[DataError]]:
+    """Read a UTF-8 file, but never more than :data:`MAX_DOCUMENT_CHARS` + 1 characters.
+
+    A multi-gigabyte file is refused after reading one chunk of it, naming the line at which
+    the limit was crossed.
+    """
+    file = str(path)
+    try:
+        with path.open(encoding="utf-8") as fh:
+            text = fh.read(MAX_DOCUMENT_CHARS + 1)
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [DataError(file, None, None, f"cannot read: {exc}")]
+    if len(text) > MAX_DOCUMENT_CHARS:
+        return None, [_too_long(file, text.count("\n", 0, MAX_DOCUMENT_CHARS) + 1)]
+    return text, []
 
 
 def format_path(path: Sequence[str | int]) -> str:

@@ -24,7 +24,7 @@ import re
 import time
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
@@ -66,8 +66,13 @@ class MalformedResponse(Exception):
     """The provider answered 2xx but the body is not a usable completion."""
 
 
-def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+def parse_retry_after(
+    headers: Mapping[str, str] | None, *, now: float | None = None
+) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date).
+
+    ``now`` (a Unix time, default the clock) is what an HTTP date is counted from.
+    """
     if not headers:
         return None
     lower = {k.lower(): v for k, v in headers.items()}
@@ -88,7 +93,7 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
         when = email.utils.parsedate_to_datetime(ra)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def classify_status(status: int, headers: Mapping[str, str] | None = None) -> RetryDecision:
@@ -184,6 +189,8 @@ class ModelClient(ABC):
         api_key: the resolved key (kept only to scrub it from error messages).
         backoff_base_s: first backoff wait when the server gives no ``retry-after``.
         backoff_max_s: cap on a backoff wait.
+        sleep: how a retry waits (default :func:`asyncio.sleep`); tests pass a recorder to
+            check the waits chosen (backoff, capped ``retry-after``) without spending them.
     """
 
     provider: ClassVar[str] = ""
@@ -198,8 +205,10 @@ class ModelClient(ABC):
         api_key: str | None = None,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 8.0,
+        sleep: Callable[[float], Awaitable[object]] | None = None,
     ) -> None:
         self.name = name
+        self._sleep = sleep or asyncio.sleep
         self.config = config
         self._secret = api_key or ""
         self.backoff_base_s = backoff_base_s
@@ -289,7 +298,7 @@ class ModelClient(ABC):
                     latency_ms = (time.perf_counter() - start) * 1000
                     decision = self.should_retry(exc)
                     if decision.retry and attempt <= self.config.max_retries:
-                        await asyncio.sleep(self._wait_s(decision, attempt))
+                        await self._sleep(self._wait_s(decision, attempt))
                         continue
                     return self._failure(exc, decision, attempt, latency_ms)
                 return self._finish(result, attempt, (time.perf_counter() - start) * 1000)

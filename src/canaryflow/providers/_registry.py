@@ -63,8 +63,8 @@ def make_client(
         key: the configuration key (``[models.<key>]``).
         cfg: the model configuration.
         simulator: settings of the in-process simulator (``provider = "simulator"`` only).
-        **options: passed to the client (``backoff_base_s``, ``backoff_max_s``; ``replies``
-            for ``fake``).
+        **options: passed to the client (``backoff_base_s``, ``backoff_max_s``, ``sleep``;
+            ``replies`` for ``fake``).
 
     Raises:
         MissingAPIKeyError: the key's environment variable is not set.

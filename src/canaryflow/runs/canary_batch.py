@@ -27,7 +27,7 @@ def load_canary_probes(ws: Workspace, probes_dir: str | Path | None = None) -> P
         DataErrors: no valid probe at all (nothing could run).
     """
     directory = Path(probes_dir or ws.config.canary.probes_dir)
-    probe_set = load_probes(directory)
+    probe_set = load_probes(directory, checks_dir=ws.config.checks.local_dir)
     if not probe_set.probes:
         raise (
             DataErrors(probe_set.errors)
