@@ -46,8 +46,20 @@ ReportVerdict = Literal[
     "healthy", "alert", "degraded", "warmup", "regression", "pass", "inconclusive"
 ]
 SubjectVerdict = Literal[
-    "ok", "alert", "regression", "improved", "inconclusive", "warmup", "error", "skipped"
+    "pass",
+    "regression",
+    "inconclusive",
+    "no-data",
+    "ok",
+    "alert",
+    "improved",
+    "warmup",
+    "error",
+    "skipped",
 ]
+"""The detection pipeline's words (``canaryflow.detection.Verdict``: pass, regression,
+inconclusive, no-data) are carried as they are; the others describe rows that are not
+comparisons (warm-up, skipped, a chart-only row)."""
 
 
 def redact_value(value: Any) -> Any:
