@@ -13,8 +13,9 @@ RUN = RunRecord(run_id="r", flow="golden", model="m", config_hash="h", as_of=T, 
 
 def _t(subject: str, p: float | None, **kw: object) -> SubjectTest:
     base = {"baseline_value": 0.9, "current_value": 0.8, "n": 40, "baseline_n": 40}
+    test = str(kw.pop("test", "mcnemar_exact"))
     return SubjectTest(
-        subject, "pass_rate", "correctness", "mcnemar_exact", p_value=p, **{**base, **kw}
+        subject, "pass_rate", "correctness", test, p_value=p, **{**base, **kw}
     )  # type: ignore[arg-type]
 
 
