@@ -425,12 +425,15 @@ def freeze(
 
     Either the whole baseline exists or none of it: a kill in between can never leave a model
     monitored on some subjects and silently unmonitored on others. Clears the warm-up request.
+    Returns [] when another process froze a baseline first (it is kept, not replaced).
     """
     runs = {rid for b in new for rid in b.run_ids}
     _require_enough(flow, model, len(runs), "freeze")
     stored: list[Baseline] = []
     with store.transaction() as conn:
-        store.deactivate_baselines(flow, model, reason="replaced by a new baseline", conn=conn)
+        store.lock(conn, f"baselines:{flow}:{model}")
+        if store.list_baselines(flow, model, conn=conn):
+            return []  # another process froze it first (two runs finished the warm-up at once)
         for b in new:
             saved = store.save_baseline(b, conn=conn)
             stored.append(saved)

@@ -305,6 +305,9 @@ def _warm_up(
     why = reason["reason"] if reason else f"warm-up ({need} runs)"
     new, payloads = plugin.build_baselines(run.model, runs, items, why)
     frozen = freeze(ws.store, plugin.flow, run.model, new, payloads=payloads)
+    if not frozen:
+        notes.append("another run froze the baseline first; comparisons start with the next run")
+        return Warmup(len(runs), need, notes=tuple(notes))
     notes.append(
         f"baseline frozen from {len(runs)} runs ({runs[0].as_of:%Y-%m-%d %H:%M} to "
         f"{runs[-1].as_of:%Y-%m-%d %H:%M} UTC; {why}); comparisons start with the next run"

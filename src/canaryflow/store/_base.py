@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Self
 
-from sqlalchemy import Engine, Table, and_, insert, select, update
+from sqlalchemy import Engine, Table, and_, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -100,6 +100,16 @@ class StoreBase:
             raise StoreError(f"store {self.url!r}: write rejected: {exc.orig}") from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"store {self.url!r}: {exc}") from exc
+
+    @staticmethod
+    def lock(conn: Connection, name: str) -> None:
+        """Serialize writers of ``name`` until ``conn``'s transaction ends.
+
+        SQLite write transactions are already serialized (BEGIN IMMEDIATE); PostgreSQL takes a
+        transaction-level advisory lock on the name's hash.
+        """
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": name})
 
     @contextmanager
     def _tx(self, conn: Connection | None) -> Iterator[Connection]:

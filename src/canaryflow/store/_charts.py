@@ -128,6 +128,7 @@ class ChartsMixin(StoreBase):
         include_inactive: bool = False,
         subject: str | None = None,
         metric: str | None = None,
+        conn: Connection | None = None,
     ) -> list[Baseline]:
         """Baselines ordered by flow, model, subject, metric and version."""
         stmt = select(baselines)
@@ -148,6 +149,8 @@ class ChartsMixin(StoreBase):
             baselines.c.metric,
             baselines.c.baseline_version,
         )
+        if conn is not None:
+            return [cv.baseline_from_row(r) for r in conn.execute(stmt).mappings()]
         with self._read() as c:
             return [cv.baseline_from_row(r) for r in c.execute(stmt).mappings()]
 
