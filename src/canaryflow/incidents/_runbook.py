@@ -117,6 +117,8 @@ class RunbookContext(_Frozen):
     """Error messages the provider returned (redacted)."""
     new_system_fingerprints: tuple[str, ...] = ()
     """``system_fingerprint`` values not seen in the baseline."""
+    new_model_names: tuple[str, ...] = ()
+    """Returned model names not seen in the baseline."""
 
 
 _TEXT_FIELDS = ("item_id", "subject", "input", "expected", "output", "reason", "before")
@@ -235,7 +237,7 @@ def runbook_context(value: RunbookContext | Mapping[str, Any] | None) -> Runbook
     if "fingerprint_changed_at" not in fields and (m or changed) and data.get("as_of"):
         fields["fingerprint_changed_at"] = data["as_of"]
     for key in ("config_hashes", "models_returned_before", "models_returned_after", "features",
-                "new_system_fingerprints"):  # fmt: skip
+                "new_system_fingerprints", "new_model_names"):  # fmt: skip
         if key in fields:
             fields[key] = tuple(str(v) for v in fields[key])
     return RunbookContext.model_validate(fields)
@@ -468,6 +470,11 @@ def _triage(inc: Incident, alerts: Sequence[Alert], ctx: RunbookContext,
         lines.append(f"Chart: {chart}")
     if inc.metric_class == "safety":
         lines.append("Safety: if any sample shows harmful content answered, escalate immediately.")
+    if inc.state == "open":
+        lines.append(
+            f"Taking it? canaryflow incidents ack {inc.incident_id} --note 'who is on it' "
+            "(the note goes into the history)."
+        )
     return lines
 
 
@@ -526,16 +533,18 @@ def _isolate(inc: Incident, alerts: Sequence[Alert], ctx: RunbookContext) -> lis
             + " (the serving configuration changed)."
         )
     before, after = ctx.models_returned_before, ctx.models_returned_after
-    new_names = [m for m in after if m not in before] if before else []
-    if inc.metric_class == "fingerprint" and after and not new_names:
-        new_names = list(after)
-    if new_names:
-        lines.append("New returned model name(s): " + ", ".join(new_names[:10]) + ".")
-    if before and after and set(before) != set(after):
+    changed = bool(before and after and set(before) != set(after))
+    if ctx.new_model_names and not changed:
+        lines.append(
+            "New returned model name(s), not seen in the baseline: "
+            + ", ".join(ctx.new_model_names[:10])
+            + "."
+        )
+    if changed:
         lines.append(
             f"Provider returned model name changed: {', '.join(before)} -> {', '.join(after)}."
         )
-    elif before or after:
+    elif (before or after) and not ctx.new_model_names:
         names = ", ".join(sorted(set(before) | set(after)))
         lines.append(
             f"Provider returned model name unchanged ({names}): a silent update under the same "
@@ -606,18 +615,19 @@ def _respond(
             "Not a correctness issue: compare against budgets; check output tokens per request "
             "(verbosity drift) and max_tokens before changing models."
         )
-    lines.append(
-        "Close as fixed, accepted change (promotes a new baseline) or false alarm: "
-        f"canaryflow incidents resolve {inc.incident_id} --as fixed --note 'root cause and fix' "
-        "(or --as accepted_change, --as false_alarm); data from this open incident never "
-        "enters a baseline."
-    )
+    if inc.state == "resolved":
+        lines.append(f"Closed as {inc.resolution}; see the history below.")
+    else:
+        lines.append(
+            "Close as fixed, accepted change (promotes a new baseline) or false alarm: "
+            f"canaryflow incidents resolve {inc.incident_id} --as fixed --note "
+            "'root cause and fix' (or --as accepted_change, --as false_alarm); data from this "
+            "open incident never enters a baseline."
+        )
     return lines
 
 
-def _learn(
-    inc: Incident, ctx: RunbookContext, command: str | None, n_flagged: int
-) -> list[str]:
+def _learn(inc: Incident, ctx: RunbookContext, command: str | None, n_flagged: int) -> list[str]:
     target = ctx.golden_set or _default_set(inc)
     if command:
         lines = [f"Add the failing cases to golden set {target} before closing: {command}"]

@@ -21,9 +21,13 @@ from typing import Any
 from canaryflow.config import Config
 from canaryflow.definitions import Probe
 from canaryflow.errors import DataError
-from canaryflow.incidents._runbook import ConfigChange, RunbookContext, SubjectCount
+from canaryflow.incidents._runbook import (
+    ConfigChange,
+    RunbookContext,
+    SubjectCount,
+    group_examples,
+)
 from canaryflow.records import Alert, RunRecord, utcnow
-from canaryflow.reports import Example
 from canaryflow.runs._canary_detect import (
     ALL,
     FLOW,
@@ -265,15 +269,7 @@ def _incident_context(
         for a, b in itertools.pairwise(previous)
         if a.config_hash != b.config_hash
     ]
-    examples = [
-        Example(
-            item_id=f"{e['item_id']}#{e['attempt']}",
-            subject=e["family"],
-            output=e["output"],
-            reason=e["reason"],
-        )
-        for e in ev.failing_examples
-    ]
+    examples = group_examples(ev.failing_examples)  # one per probe: k of n repetitions
     counts = [
         SubjectCount(
             subject=f.family,
