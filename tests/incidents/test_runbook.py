@@ -265,7 +265,7 @@ def test_runbook_context_from_loose_mapping() -> None:
     rb = build_runbook(inc, inc.alerts, ctx)
     text = "\n".join(line for step in rb.steps() for line in step.lines)
     assert "dates-eu-03 (dates_eu, 2 of 2 repetitions failed): expected 2024-04-03" in text
-    assert "Review the 1 flagged sample (of 2 failing" in text
+    assert "Review the 1 flagged sample (2 failed attempts in all" in text
     assert "dates_eu (family): 6/20 failed now vs baseline pass rate 1.00" in text
     assert "14 of 20 probes changed output at 2024-04-03 10:00 UTC" in text
     assert "Pinned model id in conf/canaryflow.toml: sim-sonnet" in text

@@ -426,10 +426,12 @@ def _triage(inc: Incident, alerts: Sequence[Alert], ctx: RunbookContext,
     lines: list[str] = []
     total = ctx.failing_total if ctx.failing_total is not None else len(ctx.examples)
     if flagged:
+        per_probe = all(e.failed is not None for e in flagged)
+        of = f"{total} failed attempts in all" if per_probe else f"of {total} failing"
         lines.append(
             f"Real regression or false positive? Review the {len(flagged)} flagged "
             f"sample{'' if len(flagged) == 1 else 's'} "
-            f"(of {total} failing, redacted; full list in the JSON):"
+            f"({of}, redacted; full list in the JSON):"
         )
         for e in flagged:
             detail = e.reason or (
