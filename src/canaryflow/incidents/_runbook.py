@@ -160,9 +160,6 @@ def group_examples(rows: Sequence[Any]) -> tuple[Example, ...]:
     return tuple(out.values())
 
 
-_examples_from = group_examples
-
-
 def _counts_from(rows: Sequence[Any]) -> tuple[SubjectCount, ...]:
     out = []
     for row in rows:
@@ -194,11 +191,14 @@ def runbook_context(value: RunbookContext | Mapping[str, Any] | None) -> Runbook
     """A :class:`RunbookContext` from itself, None, or a loose mapping of what is known.
 
     Mappings may use the field names or these aliases: ``config_path`` (config_file),
-    ``failing_examples`` (examples; dicts with ``family`` for the subject), ``families`` (counts
-    from ``{family, rate, baseline_rate, n}``), ``new_model_names`` (models_returned_after),
+    ``failing_examples`` (examples; per-attempt dicts with ``family`` for the subject, grouped
+    per item by :func:`group_examples`), ``families`` (counts from ``{family, rate,
+    baseline_rate, n}``), ``new_model_names`` (also models_returned_after),
+    ``changed_examples`` (fingerprint ``{probe, before, after}``, shown when no item failed),
     ``fingerprint_changed_probes`` (their number is k), ``fingerprint`` (a sentence
-    "k of n probes changed ..."), ``as_of`` (when the fingerprint changed). Unknown keys are
-    ignored, so callers can pass more than the runbook uses.
+    "k of n probes changed ..."), ``as_of`` (when the fingerprint changed). ``endpoint`` and
+    ``error_examples`` are redacted. Unknown keys are ignored, so callers can pass more than
+    the runbook uses (an alert's whole ``evidence``, say).
     """
     if value is None:
         return RunbookContext()
@@ -211,7 +211,7 @@ def runbook_context(value: RunbookContext | Mapping[str, Any] | None) -> Runbook
     if "config_file" not in fields and data.get("config_path"):
         fields["config_file"] = str(data["config_path"])
     raw_examples = data.get("examples") or data.get("failing_examples") or ()
-    fields["examples"] = _examples_from(raw_examples)
+    fields["examples"] = group_examples(raw_examples)
     if "failing_total" not in fields and data.get("failing_examples") is not None:
         fields["failing_total"] = len(data["failing_examples"])
     fields["counts"] = _counts_from(data.get("counts") or data.get("families") or ())
@@ -221,7 +221,7 @@ def runbook_context(value: RunbookContext | Mapping[str, Any] | None) -> Runbook
         fields["examples"] = tuple(
             ex.model_copy(update={"subject": ex.subject or "fingerprint",
                                   "reason": ex.reason or "output left the baseline's modal output"})
-            for ex in _examples_from(data["changed_examples"])
+            for ex in group_examples(data["changed_examples"])
         )  # fmt: skip
     if "error_examples" in fields:
         fields["error_examples"] = tuple(redact(str(e)) for e in fields["error_examples"])
