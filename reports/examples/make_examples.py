@@ -25,7 +25,7 @@ from scipy.stats import fisher_exact
 
 from canaryflow.incidents._runbook import RunbookContext, SubjectCount
 from canaryflow.incidents._sinks import FileSink
-from canaryflow.records import Alert, Incident, RunRecord
+from canaryflow.records import Alert, Incident, IncidentEvent, RunRecord
 from canaryflow.reports import (
     Chart,
     ChartPoint,
@@ -40,6 +40,8 @@ from canaryflow.reports import (
 START = datetime(2024, 4, 1, 22, tzinfo=UTC)
 CHANGE = datetime(2024, 4, 3, 10, tzinfo=UTC)
 RUNS, ATTEMPTS, WARMUP = 48, 20, 24
+REPETITIONS = 4
+"""Each of the 5 dates_eu probes is sent 4 times per run (20 attempts)."""
 LAMBDA, L = 0.1, 2.814
 MODEL = "support-bot"
 INCIDENT_ID = "INC-20240403-0001"
@@ -141,9 +143,11 @@ def main(out_dir: str | Path | None = None) -> dict[str, Path]:
               evidence={"chart": "dates-eu-ewma.png"},
               message="EWMA of the per-run pass rate below its lower limit"),
     )  # fmt: skip
-    docs = [("03/04/2024", "2024-04-03"), ("07/11/2023", "2023-11-07"),
-            ("01/02/2024", "2024-02-01"), ("11/05/2024", "2024-05-11"),
-            ("09/12/2023", "2023-12-09"), ("05/06/2024", "2024-06-05")]  # fmt: skip
+    # The 6 failed attempts of the last run, one example per probe (k of 4 repetitions).
+    docs = [("03/04/2024", "2024-04-03", 2), ("07/11/2023", "2023-11-07", 1),
+            ("01/02/2024", "2024-02-01", 1), ("11/05/2024", "2024-05-11", 1),
+            ("09/12/2023", "2023-12-09", 1)]  # fmt: skip
+    assert sum(k for *_, k in docs) == ATTEMPTS - passed[-1]
     examples = tuple(
         Example(
             item_id=f"dates-eu-{i + 1:02d}",
@@ -154,8 +158,10 @@ def main(out_dir: str | Path | None = None) -> dict[str, Path]:
             output=f"{iso[:4]}-{iso[8:10]}-{iso[5:7]}",
             before=iso,
             reason=f"dates: expected {iso}, got {iso[:4]}-{iso[8:10]}-{iso[5:7]} (day/month)",
+            failed=k,
+            attempts=REPETITIONS,
         )
-        for i, (d, iso) in enumerate(docs)
+        for i, (d, iso, k) in enumerate(docs)
     )
     fingerprint = (
         "14 of 20 probes changed output at 2024-04-03 10:00 UTC (temperature 0); "
@@ -210,8 +216,17 @@ def main(out_dir: str | Path | None = None) -> dict[str, Path]:
         incident_id=INCIDENT_ID, flow="canary", model=MODEL, subject="dates_eu",
         metric_class="correctness", severity="high",
         title=f"dates_eu pass rate {base_pass / base_total:.2f} -> {cur_pass / ATTEMPTS:.2f}",
-        opened_at=CHANGE + timedelta(hours=2), updated_at=now, alerts=alerts,
-        run_ids=tuple(f"run-{i + 1:04d}" for i in range(WARMUP + 12, RUNS)),
+        state="acknowledged", opened_at=CHANGE + timedelta(hours=2), updated_at=now,
+        alerts=alerts, run_ids=tuple(f"run-{i + 1:04d}" for i in range(WARMUP + 12, RUNS)),
+        history=(
+            IncidentEvent(at=CHANGE + timedelta(hours=2), action="opened",
+                          note="dates_eu pass rate CUSUM crossed h"),
+            IncidentEvent(at=CHANGE + timedelta(hours=2, minutes=20), action="acknowledged",
+                          by="oncall-alice", note="looking at it; provider changelog "
+                          "mentions a 2024-04-01 snapshot"),
+            IncidentEvent(at=now, action="updated",
+                          note="dates_eu pass rate 479/480 -> 14/20"),
+        ),
     )  # fmt: skip
     counts = tuple(
         SubjectCount(

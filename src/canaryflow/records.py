@@ -20,6 +20,7 @@ __all__ = [
     "CompletionRequest",
     "FinishReason",
     "Incident",
+    "IncidentEvent",
     "IncidentResolution",
     "IncidentState",
     "ItemResult",
@@ -252,6 +253,17 @@ class Alert(_Frozen):
         return SEVERITY_BY_CLASS[self.metric_class]
 
 
+class IncidentEvent(_Frozen):
+    """One entry of an incident's history: who did what when, and why."""
+
+    at: datetime
+    action: str
+    """``opened``, ``updated``, ``acknowledged``, ``resolved:<resolution>``."""
+    note: str = ""
+    by: str = ""
+    """Who acknowledged or resolved it (empty for alerts filed by a run)."""
+
+
 class Incident(_Frozen):
     """An alert's lifecycle: opened, updated by later alerts with the same key, resolved."""
 
@@ -272,6 +284,11 @@ class Incident(_Frozen):
     alerts: tuple[Alert, ...] = ()
     run_ids: tuple[str, ...] = ()
     report_path: str | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    """What the incident was filed with (the runbook context: failing samples, counts,
+    fingerprint, chart), kept so that an ack or resolve re-renders the same evidence."""
+    history: tuple[IncidentEvent, ...] = ()
+    """State changes, oldest first (read from the store; appended by the store only)."""
 
 
 class Baseline(_Frozen):

@@ -101,8 +101,10 @@ def test_date_transposition_detected_within_two_runs_with_filled_runbook(
         assert inc.state == "open"
         md = incident_markdown(ws.config, inc.incident_id)
         assert "dates_eu" in md
-        # A failing probe attempt, with its transposed date (DD/MM read as MM/DD).
-        assert re.search(r"dates-eu-\d\d#\d", md)
+        # A failing probe, once with its k of n repetitions, and its transposed date (DD/MM
+        # read as MM/DD).
+        assert re.search(r"dates-eu-\d\d \(dates_eu, \d of \d repetitions? failed\)", md)
+        assert not re.search(r"dates-eu-\d\d#\d", md)
         m = re.search(r"expected (\d{4})-(\d\d)-(\d\d), got (\d{4})-(\d\d)-(\d\d)", md)
         assert m is not None, md[:2000]
         assert m.group(4, 5, 6) == (m.group(1), m.group(3), m.group(2))

@@ -113,7 +113,7 @@ def _outside_code_blocks(md: str) -> str:
     return "\n".join(out)
 
 
-def test_runbook_is_filled_with_facts() -> None:
+def test_runbook_is_filled_with_facts(golden_cli: None) -> None:
     inc = _incident()
     rb = build_runbook(inc, inc.alerts, _context())
     triage = "\n".join(rb.triage)
@@ -162,7 +162,7 @@ def test_last_good_model_wins_and_config_change_is_reported() -> None:
     assert "git log -p" in isolate
 
 
-def test_no_context_says_unknown_not_blank() -> None:
+def test_no_context_says_unknown_not_blank(golden_cli: None) -> None:
     inc = _incident()
     rb = build_runbook(inc, inc.alerts, None)
     assert rb.config_lines is None
@@ -194,7 +194,7 @@ def test_pin_config_lines_are_valid_toml() -> None:
     assert parsed == {"models": {'we"ird key': {"model": 'model "x"\\y'}}}
 
 
-def test_render_incident_markdown_and_json() -> None:
+def test_render_incident_markdown_and_json(golden_cli: None) -> None:
     inc = _incident()
     rb = build_runbook(inc, inc.alerts, _context())
     md, js = render_incident(
@@ -264,8 +264,8 @@ def test_runbook_context_from_loose_mapping() -> None:
     inc = _incident()
     rb = build_runbook(inc, inc.alerts, ctx)
     text = "\n".join(line for step in rb.steps() for line in step.lines)
-    assert "dates-eu-03 (dates_eu): expected 2024-04-03" in text
-    assert "Review the 1 flagged sample (of 2 failing" in text
+    assert "dates-eu-03 (dates_eu, 2 of 2 repetitions failed): expected 2024-04-03" in text
+    assert "Review the 1 flagged sample (2 failed attempts in all" in text
     assert "dates_eu (family): 6/20 failed now vs baseline pass rate 1.00" in text
     assert "14 of 20 probes changed output at 2024-04-03 10:00 UTC" in text
     assert "Pinned model id in conf/canaryflow.toml: sim-sonnet" in text

@@ -140,7 +140,7 @@ def server() -> Iterator[Server]:
 # --- file sink -------------------------------------------------------------------------------
 
 
-def test_file_sink_writes_and_overwrites(tmp_path: Path) -> None:
+def test_file_sink_writes_and_overwrites(tmp_path: Path, golden_cli: None) -> None:
     sink = FileSink(tmp_path / "incidents", context_provider=_ctx)
     assert isinstance(sink, Sink) and sink.name == "file"
     first = sink.publish(_incident(), [_alert()])
@@ -182,7 +182,7 @@ def test_file_sink_error_is_sink_error(tmp_path: Path) -> None:
 # --- webhook ---------------------------------------------------------------------------------
 
 
-def test_webhook_posts_slack_payload(server: Server) -> None:
+def test_webhook_posts_slack_payload(server: Server, golden_cli: None) -> None:
     sink = WebhookSink(f"{server.url}/services/T000/B000/XXXXSECRET", context_provider=_ctx)
     assert isinstance(sink, Sink)
     inc = _incident(title="dates_eu <pass> rate & dropped")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jsonschema
 
+from canaryflow.incidents._runbook import cli_command
 from canaryflow.reports import REPORT_SCHEMA_PATH
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "reports" / "examples"
@@ -27,13 +28,20 @@ def test_make_examples_into_tmp(tmp_path: Path, monkeypatch) -> None:
         "dates-eu-01",
         "14 of 20 probes changed output",
         'model = "sim-sonnet-2024-01-15"',
-        "canaryflow golden add-from-incident INC-20240403-0001 --set financial_extraction",
+        "dates-eu-01** (dates\\_eu, 2 of 4 repetitions failed)",
+        "acknowledged by oncall-alice: looking at it",
         "fisher",
         "bernoulli",
         "ewma",
         "](../dates-eu-ewma.png)",
     ):
         assert fact in md, fact
+    if cli_command("golden", "add-from-incident") is not None:
+        assert "canaryflow golden add-from-incident INC-20240403-0001" in md
+    else:  # the command is not in this build: the runbook says how to do it by hand
+        assert "golden add-from-incident" not in md
+        assert "golden\\_sets/financial\\_extraction.jsonl" in md
+    assert md.count("Rechnung vom 03/04/2024") == 1  # once per probe, not per attempt
     assert "example.de" not in md and "+49" not in md
     assert str(tmp_path) not in md  # no absolute paths in the report
     incident = json.loads(paths["incident_json"].read_text())

@@ -149,6 +149,22 @@ def baseline_reset(
 # --------------------------------------------------------------------------- incidents
 
 
+ByOpt = Annotated[
+    str | None, typer.Option("--by", help="Who did it (recorded in the history; default: $USER).")
+]
+
+
+def _who(by: str | None) -> str:
+    if by:
+        return by
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in a container
+        return ""
+
+
 @incidents_app.command("list")
 @handles_errors
 def incidents_list(
@@ -202,13 +218,14 @@ def incidents_show(
 def incidents_ack(
     incident_id: Annotated[str, typer.Argument(help="Incident id.")],
     note: Annotated[str, typer.Option(help="Who is on it, what is known.")] = "",
+    by: ByOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Acknowledge an incident (it keeps collecting alerts until resolved)."""
     from canaryflow.runs import open_workspace
 
     ws = open_workspace(config)
-    inc = ws.incidents().ack(incident_id, note)
+    inc = ws.incidents().ack(incident_id, note, by=_who(by))
     console.print(f"{escape(inc.incident_id)}: {inc.state}")
 
 
@@ -218,6 +235,7 @@ def incidents_resolve(
     incident_id: Annotated[str, typer.Argument(help="Incident id.")],
     resolution: Annotated[str, typer.Option("--as", help="fixed | accepted_change | false_alarm")],
     note: Annotated[str, typer.Option(help="What was done or decided.")] = "",
+    by: ByOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Resolve an incident; ``accepted_change`` rebuilds the model's baselines from the change.
@@ -241,5 +259,6 @@ def incidents_resolve(
         resolution,
         note,  # type: ignore[arg-type]
         promote=accept if resolution == "accepted_change" else None,
+        by=_who(by),
     )
     console.print(f"{escape(inc.incident_id)}: {inc.state} ({inc.resolution})")

@@ -21,9 +21,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 from canaryflow.errors import CanaryflowError, StoreError
+from canaryflow.incidents._runbook import RunbookContext, merge_context, runbook_context
+from canaryflow.incidents._sinks import _context_for
 from canaryflow.records import (
     SEVERITY_BY_CLASS,
     Alert,
@@ -102,6 +105,10 @@ def _merge_alerts(existing: Sequence[Alert], new: Sequence[Alert]) -> tuple[Aler
     return tuple(merged)
 
 
+def _evidence_json(ctx: RunbookContext) -> dict[str, Any]:
+    return ctx.model_dump(mode="json", exclude_defaults=True)
+
+
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
@@ -137,6 +144,7 @@ class IncidentManager:
         backoff_s: Sequence[float] = (0.5, 2.0),
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] = utcnow,
+        context: Any = None,
     ) -> None:
         """Manage incidents in ``store``, publishing to ``sinks`` with retries.
 
@@ -147,6 +155,9 @@ class IncidentManager:
             backoff_s: pauses between tries; the last value repeats.
             sleep: how to pause (tests pass a no-op).
             clock: the wall clock used for acknowledgements and resolutions.
+            context: what the caller knows about the alerts it files (a RunbookContext, a
+                mapping, or ``provider(incident[, alerts])`` returning one): stored with the
+                incident as its evidence, so every later rendering shows it.
         """
         if attempts < 1:
             raise ValueError("attempts must be >= 1")
@@ -159,6 +170,7 @@ class IncidentManager:
         self._backoff = tuple(backoff_s) or (0.0,)
         self._sleep = sleep
         self._clock = clock
+        self._context = context
 
     # -- alerts ------------------------------------------------------------------------------
 
@@ -193,8 +205,35 @@ class IncidentManager:
                     raise
         raise AssertionError("unreachable")
 
+    def _evidence_now(self, group: Sequence[Alert]) -> RunbookContext:
+        """What the caller knows about ``group``, asked before the store transaction opens."""
+        if self._context is None:
+            return RunbookContext()
+        if not callable(self._context):
+            return runbook_context(self._context)
+        first = group[0]
+        provisional = Incident(
+            incident_id=incident_id_for(first),
+            flow=first.flow,
+            model=first.model,
+            subject=first.subject,
+            metric_class=first.metric_class,
+            severity=SEVERITY_BY_CLASS[first.metric_class],
+            title=_title(first),
+            opened_at=min(a.as_of for a in group),
+            updated_at=max(a.as_of for a in group),
+            alerts=tuple(group),
+        )
+        ctx = _context_for(self._context, provisional, group)
+        path = ctx.chart_path
+        if path and not path.startswith(("http://", "https://")):
+            # Stored absolute: a later ack runs from another directory.
+            ctx = ctx.model_copy(update={"chart_path": str(Path(path).resolve())})
+        return ctx
+
     def _file_once(self, group: Sequence[Alert]) -> IncidentChange | None:
         first = group[0]
+        fresh = self._evidence_now(group)
         with self.store.transaction() as conn:
             current = None
             for a in group:
@@ -225,6 +264,7 @@ class IncidentManager:
                     updated_at=latest,
                     alerts=_merge_alerts((), group),
                     run_ids=tuple(dict.fromkeys(run_ids)),
+                    evidence=_evidence_json(merge_context(None, fresh)),
                 )
             else:
                 action = "updated"
@@ -233,6 +273,7 @@ class IncidentManager:
                         "severity": SEVERITY_BY_CLASS[first.metric_class],
                         "alerts": _merge_alerts(current.alerts, group),
                         "run_ids": tuple(dict.fromkeys([*current.run_ids, *run_ids])),
+                        "evidence": _evidence_json(merge_context(current.evidence, fresh)),
                     }
                 )
                 if incident != current:
@@ -250,6 +291,7 @@ class IncidentManager:
                 self.store.add_incident_event(
                     incident.incident_id, action, note[:1000], at=latest, conn=conn
                 )
+            incident = self.store.get_incident(incident.incident_id, conn=conn) or incident
         return IncidentChange(incident, action, tuple(group))
 
     def _free_id(self, base: str, conn: Any) -> str:
@@ -338,7 +380,9 @@ class IncidentManager:
             raise CanaryflowError(f"no incident {incident_id!r} in the store {self.store.url!r}")
         return incident
 
-    def ack(self, incident_id: str, note: str = "", *, notify: bool = True) -> Incident:
+    def ack(
+        self, incident_id: str, note: str = "", *, by: str = "", notify: bool = True
+    ) -> Incident:
         """Acknowledge an open incident (someone is on it); it still blocks a duplicate.
 
         Raises:
@@ -355,7 +399,10 @@ class IncidentManager:
         updated = incident.model_copy(update={"state": "acknowledged", "updated_at": now})
         with self.store.transaction() as conn:
             self.store.save_incident(updated, conn=conn)
-            self.store.add_incident_event(incident_id, "acknowledged", note, at=now, conn=conn)
+            self.store.add_incident_event(
+                incident_id, "acknowledged", note, at=now, by=by, conn=conn
+            )
+        updated = self._get(incident_id)  # with its history, for the report
         if notify:
             updated, _ = self._publish(updated, (), only_stale=False)
         return updated
@@ -367,6 +414,7 @@ class IncidentManager:
         note: str = "",
         *,
         promote: Callable[[Incident], Any] | None = None,
+        by: str = "",
         notify: bool = True,
     ) -> Incident:
         """Resolve an open or acknowledged incident.
@@ -411,8 +459,9 @@ class IncidentManager:
         with self.store.transaction() as conn:
             self.store.save_incident(updated, conn=conn)
             self.store.add_incident_event(
-                incident_id, f"resolved:{resolution}", event_note, at=now, conn=conn
+                incident_id, f"resolved:{resolution}", event_note, at=now, by=by, conn=conn
             )
+        updated = self._get(incident_id)  # with its history, for the report
         if notify:
             updated, _ = self._publish(updated, (), only_stale=False)
         return updated

@@ -35,6 +35,10 @@ __all__ = [
     "RunbookStep",
     "SubjectCount",
     "build_runbook",
+    "cli_command",
+    "context_from_alerts",
+    "group_examples",
+    "merge_context",
     "pin_config_lines",
     "render_incident",
     "runbook_context",
@@ -107,24 +111,52 @@ class RunbookContext(_Frozen):
     baseline_n: int | None = None
     features: tuple[str, ...] = ()
     """Production features affected (production incidents)."""
+    endpoint: str | None = None
+    """The provider endpoint (base URL or provider name) of a reliability incident."""
+    error_examples: tuple[str, ...] = ()
+    """Error messages the provider returned (redacted)."""
+    new_system_fingerprints: tuple[str, ...] = ()
+    """``system_fingerprint`` values not seen in the baseline."""
+    new_model_names: tuple[str, ...] = ()
+    """Returned model names not seen in the baseline."""
 
 
-def _examples_from(rows: Sequence[Any]) -> tuple[Example, ...]:
-    """Examples from Example objects or dicts (``family`` is read as ``subject``)."""
+_TEXT_FIELDS = ("item_id", "subject", "input", "expected", "output", "reason", "before")
+
+
+def group_examples(rows: Sequence[Any]) -> tuple[Example, ...]:
+    """One example per item from Example objects or per-attempt dicts, in first-seen order.
+
+    A probe sent n times that fails k of them is one example with ``failed = k`` and
+    ``attempts = n`` (dicts: ``repetitions``, else the attempts seen), not k copies of the same
+    input. Dicts may name the subject ``family`` and the item ``probe`` or ``id``.
+    """
     out: dict[str, Example] = {}
+    seen: dict[str, int] = {}
     for row in rows:
         if isinstance(row, Example):
-            ex = row
-        elif isinstance(row, Mapping):
-            fields = {k: row[k] for k in Example.model_fields if row.get(k) is not None}
-            if "subject" not in fields and row.get("family"):
-                fields["subject"] = row["family"]
-            if "item_id" not in fields:
-                fields["item_id"] = str(row.get("probe") or row.get("id") or "?")
-            ex = Example.model_validate({k: str(v) for k, v in fields.items()})
-        else:
+            out.setdefault(row.item_id, row)
             continue
-        out.setdefault(ex.item_id, ex)  # one sample per item (repetitions repeat it)
+        if not isinstance(row, Mapping):
+            continue
+        fields = {k: str(row[k]) for k in _TEXT_FIELDS if row.get(k) is not None}
+        if "subject" not in fields and row.get("family"):
+            fields["subject"] = str(row["family"])
+        if "item_id" not in fields:
+            fields["item_id"] = str(row.get("probe") or row.get("id") or "?")
+        if "output" not in fields and row.get("after") is not None:
+            fields["output"] = str(row["after"])  # a fingerprint change: before -> after
+        item = fields["item_id"]
+        seen[item] = seen.get(item, 0) + 1
+        counted = "attempt" in row or row.get("failed") is not None
+        failed = int(row["failed"]) if row.get("failed") is not None else seen[item]
+        total = row.get("attempts") if "attempt" not in row else None
+        total = total if total is not None else row.get("repetitions")
+        ex = out.get(item) or Example.model_validate(fields)
+        if counted:
+            n = int(total) if total is not None else None
+            ex = ex.model_copy(update={"failed": failed, "attempts": max(n or 0, failed)})
+        out[item] = ex
     return tuple(out.values())
 
 
@@ -133,6 +165,9 @@ def _counts_from(rows: Sequence[Any]) -> tuple[SubjectCount, ...]:
     for row in rows:
         if isinstance(row, SubjectCount):
             out.append(row)
+            continue
+        if isinstance(row, Mapping) and "total" in row and "failed" in row:
+            out.append(SubjectCount.model_validate(row))  # a stored SubjectCount
             continue
         if not isinstance(row, Mapping) or not row.get("n"):
             continue
@@ -156,11 +191,14 @@ def runbook_context(value: RunbookContext | Mapping[str, Any] | None) -> Runbook
     """A :class:`RunbookContext` from itself, None, or a loose mapping of what is known.
 
     Mappings may use the field names or these aliases: ``config_path`` (config_file),
-    ``failing_examples`` (examples; dicts with ``family`` for the subject), ``families`` (counts
-    from ``{family, rate, baseline_rate, n}``), ``new_model_names`` (models_returned_after),
+    ``failing_examples`` (examples; per-attempt dicts with ``family`` for the subject, grouped
+    per item by :func:`group_examples`), ``families`` (counts from ``{family, rate,
+    baseline_rate, n}``), ``new_model_names`` (also models_returned_after),
+    ``changed_examples`` (fingerprint ``{probe, before, after}``, shown when no item failed),
     ``fingerprint_changed_probes`` (their number is k), ``fingerprint`` (a sentence
-    "k of n probes changed ..."), ``as_of`` (when the fingerprint changed). Unknown keys are
-    ignored, so callers can pass more than the runbook uses.
+    "k of n probes changed ..."), ``as_of`` (when the fingerprint changed). ``endpoint`` and
+    ``error_examples`` are redacted. Unknown keys are ignored, so callers can pass more than
+    the runbook uses (an alert's whole ``evidence``, say).
     """
     if value is None:
         return RunbookContext()
@@ -173,12 +211,22 @@ def runbook_context(value: RunbookContext | Mapping[str, Any] | None) -> Runbook
     if "config_file" not in fields and data.get("config_path"):
         fields["config_file"] = str(data["config_path"])
     raw_examples = data.get("examples") or data.get("failing_examples") or ()
-    fields["examples"] = _examples_from(raw_examples)
+    fields["examples"] = group_examples(raw_examples)
     if "failing_total" not in fields and data.get("failing_examples") is not None:
         fields["failing_total"] = len(data["failing_examples"])
     fields["counts"] = _counts_from(data.get("counts") or data.get("families") or ())
     if "models_returned_after" not in fields and data.get("new_model_names"):
         fields["models_returned_after"] = tuple(data["new_model_names"])
+    if not fields["examples"] and data.get("changed_examples"):
+        fields["examples"] = tuple(
+            ex.model_copy(update={"subject": ex.subject or "fingerprint",
+                                  "reason": ex.reason or "output left the baseline's modal output"})
+            for ex in group_examples(data["changed_examples"])
+        )  # fmt: skip
+    if "error_examples" in fields:
+        fields["error_examples"] = tuple(redact(str(e)) for e in fields["error_examples"])
+    if "endpoint" in fields:
+        fields["endpoint"] = redact(str(fields["endpoint"]))
     sentence = data.get("fingerprint")
     m = re.search(r"(\d+) of (\d+) probes", sentence) if isinstance(sentence, str) else None
     changed = data.get("fingerprint_changed_probes")
@@ -188,10 +236,61 @@ def runbook_context(value: RunbookContext | Mapping[str, Any] | None) -> Runbook
         fields["fingerprint_probes"] = int(m.group(2))
     if "fingerprint_changed_at" not in fields and (m or changed) and data.get("as_of"):
         fields["fingerprint_changed_at"] = data["as_of"]
-    for key in ("config_hashes", "models_returned_before", "models_returned_after", "features"):
+    for key in ("config_hashes", "models_returned_before", "models_returned_after", "features",
+                "new_system_fingerprints", "new_model_names"):  # fmt: skip
         if key in fields:
             fields[key] = tuple(str(v) for v in fields[key])
     return RunbookContext.model_validate(fields)
+
+
+MAX_KEPT_EXAMPLES = 50
+"""Examples kept in an incident's stored evidence across re-alerts (newest first)."""
+
+
+def merge_context(
+    older: RunbookContext | Mapping[str, Any] | None,
+    newer: RunbookContext | Mapping[str, Any] | None,
+) -> RunbookContext:
+    """``older`` updated with what ``newer`` knows; nothing ``older`` knew is dropped.
+
+    A fact ``newer`` leaves unset or empty keeps its older value, so an acknowledgement
+    (which knows nothing new) re-renders the evidence the incident was filed with, and a
+    re-alert refreshes counts and charts while its failing items join the earlier ones.
+    """
+    old, new = runbook_context(older), runbook_context(newer)
+    update: dict[str, Any] = {}
+    for name in new.model_fields_set:
+        value = getattr(new, name)
+        if value is None or value == () or value == "":
+            continue
+        if name == "config_file" and value == RunbookContext().config_file:
+            continue
+        update[name] = value
+    if new.examples and old.examples:
+        mine = {e.item_id for e in new.examples}
+        kept = new.examples + tuple(e for e in old.examples if e.item_id not in mine)
+        update["examples"] = kept[:MAX_KEPT_EXAMPLES]
+    return old.model_copy(update=update)
+
+
+def context_from_alerts(alerts: Sequence[Alert]) -> RunbookContext:
+    """The runbook facts carried by the alerts' own evidence (newest alert wins)."""
+    data: dict[str, Any] = {}
+    failing: list[Any] = []
+    for a in alerts:
+        ev = a.evidence or {}
+        for key in ("endpoint", "error_examples", "new_model_names", "new_system_fingerprints",
+                    "changed_examples"):  # fmt: skip
+            if ev.get(key):
+                data[key] = ev[key]
+        if isinstance(ev.get("failing_examples"), list) and ev["failing_examples"]:
+            failing = list(ev["failing_examples"])  # the newest run's; counts are per run
+    if failing:
+        data["failing_examples"] = failing
+    try:
+        return runbook_context(data)
+    except ValueError:  # evidence from an older or foreign flow: the alerts table still has it
+        return RunbookContext()
 
 
 class RunbookStep(NamedTuple):
@@ -219,7 +318,8 @@ class Runbook(_Frozen):
     """The (at most 20) samples triage reviews, redacted."""
     config_lines: str | None = None
     """The exact ``canaryflow.toml`` lines that pin the last good model, if one is known."""
-    learn_command: str
+    learn_command: str | None = None
+    """The command that adds the failing cases to a golden set (None: it is done by hand)."""
     chart_path: str | None = None
     timeboxes: dict[str, str] = Field(default_factory=dict)
 
@@ -326,22 +426,36 @@ def _triage(inc: Incident, alerts: Sequence[Alert], ctx: RunbookContext,
     lines: list[str] = []
     total = ctx.failing_total if ctx.failing_total is not None else len(ctx.examples)
     if flagged:
+        per_probe = all(e.failed is not None for e in flagged)
+        of = f"{total} failed attempts in all" if per_probe else f"of {total} failing"
         lines.append(
             f"Real regression or false positive? Review the {len(flagged)} flagged "
             f"sample{'' if len(flagged) == 1 else 's'} "
-            f"(of {total} failing, redacted; full list in the JSON):"
+            f"({of}, redacted; full list in the JSON):"
         )
         for e in flagged:
             detail = e.reason or (
                 f"expected {e.expected!r}, got {e.output!r}" if e.expected else ""
             )
-            lines.append(f"{e.item_id}" + (f" ({e.subject})" if e.subject else "")
+            about = [e.subject] if e.subject else []
+            if e.failed is not None and e.attempts:
+                about.append(f"{e.failed} of {e.attempts} repetitions failed")
+            lines.append(f"{e.item_id}" + (f" ({', '.join(about)})" if about else "")
                          + (f": {detail}" if detail else ""))  # fmt: skip
+    elif ctx.error_examples:
+        lines.append(
+            "No item could be evaluated: the calls failed. Is the provider down for everyone "
+            "or only for this endpoint and key?"
+        )
     else:
         lines.append(
             "No failing item was recorded for this alert (a metric-level change): review the "
             "chart and the latest run report to decide whether it is real."
         )
+    if ctx.endpoint or ctx.error_examples:
+        lines.append(f"Provider endpoint: {ctx.endpoint or 'unknown'}")
+        for err in ctx.error_examples[:5]:
+            lines.append(f"Error returned: {err}")
     for a in alerts:
         lines.append("Evidence: " + _alert_line(a))
     m = (
@@ -358,6 +472,11 @@ def _triage(inc: Incident, alerts: Sequence[Alert], ctx: RunbookContext,
         lines.append(f"Chart: {chart}")
     if inc.metric_class == "safety":
         lines.append("Safety: if any sample shows harmful content answered, escalate immediately.")
+    if inc.state == "open":
+        lines.append(
+            f"Taking it? canaryflow incidents ack {inc.incident_id} --note 'who is on it' "
+            "(the note goes into the history)."
+        )
     return lines
 
 
@@ -409,12 +528,25 @@ def _isolate(inc: Incident, alerts: Sequence[Alert], ctx: RunbookContext) -> lis
         )
     elif ctx.fingerprint_changed_at is not None:
         lines.append(f"Behaviour fingerprint changed at {_dt(ctx.fingerprint_changed_at)}.")
+    if ctx.new_system_fingerprints:
+        lines.append(
+            "New system_fingerprint(s) returned by the provider: "
+            + ", ".join(ctx.new_system_fingerprints[:10])
+            + " (the serving configuration changed)."
+        )
     before, after = ctx.models_returned_before, ctx.models_returned_after
-    if before and after and set(before) != set(after):
+    changed = bool(before and after and set(before) != set(after))
+    if ctx.new_model_names and not changed:
+        lines.append(
+            "New returned model name(s), not seen in the baseline: "
+            + ", ".join(ctx.new_model_names[:10])
+            + "."
+        )
+    if changed:
         lines.append(
             f"Provider returned model name changed: {', '.join(before)} -> {', '.join(after)}."
         )
-    elif before or after:
+    elif (before or after) and not ctx.new_model_names:
         names = ", ".join(sorted(set(before) | set(after)))
         lines.append(
             f"Provider returned model name unchanged ({names}): a silent update under the same "
@@ -441,6 +573,13 @@ def _isolate(inc: Incident, alerts: Sequence[Alert], ctx: RunbookContext) -> lis
     if inc.metric_class == "drift":
         lines.append("Compare the input and output distributions separately: drift in inputs "
                      "means users changed, in outputs that the model did.")  # fmt: skip
+    if ctx.endpoint or ctx.error_examples:
+        errors = "; ".join(ctx.error_examples[:3]) or "no error text recorded"
+        lines.append(
+            f"Calls to {ctx.endpoint or 'the provider (endpoint unknown)'} failed with: {errors}. "
+            "Check that the URL is reachable from the worker, the key is valid and the "
+            "provider's status page."
+        )
     if inc.metric_class in {"latency", "reliability"}:
         lines.append("Check the provider status page and the error kinds (rate limit, server, "
                      "timeout) in the run report before blaming the model.")  # fmt: skip
@@ -478,18 +617,29 @@ def _respond(
             "Not a correctness issue: compare against budgets; check output tokens per request "
             "(verbosity drift) and max_tokens before changing models."
         )
-    lines.append(
-        "Close as fixed, accepted change (promotes a new baseline) or false alarm; data from "
-        "this open incident never enters a baseline."
-    )
+    if inc.state == "resolved":
+        lines.append(f"Closed as {inc.resolution}; see the history below.")
+    else:
+        lines.append(
+            "Close as fixed, accepted change (promotes a new baseline) or false alarm: "
+            f"canaryflow incidents resolve {inc.incident_id} --as fixed --note "
+            "'root cause and fix' (or --as accepted_change, --as false_alarm); data from this "
+            "open incident never enters a baseline."
+        )
     return lines
 
 
-def _learn(inc: Incident, ctx: RunbookContext, command: str, n_flagged: int) -> list[str]:
+def _learn(inc: Incident, ctx: RunbookContext, command: str | None, n_flagged: int) -> list[str]:
     target = ctx.golden_set or _default_set(inc)
-    lines = [
-        f"Add the failing cases to golden set {target} before closing: {command}",
-    ]
+    if command:
+        lines = [f"Add the failing cases to golden set {target} before closing: {command}"]
+    else:
+        lines = [
+            f"Add the failing cases to golden set {target} by hand before closing: one line "
+            f'per case in golden_sets/{target}.jsonl, {{"id", "inputs", "expected", '
+            '"category"}, with the input and expected value of each flagged sample (the '
+            "JSON report has them all)."
+        ]
     if n_flagged:
         lines.append(f"{n_flagged} flagged items above become golden items with their expected "
                      "outputs; check each expected value by hand.")  # fmt: skip
@@ -500,6 +650,37 @@ def _learn(inc: Incident, ctx: RunbookContext, command: str, n_flagged: int) -> 
     else:
         lines.append("Review the alert parameters for this metric if the alert was a false alarm.")
     return lines
+
+
+def cli_command(*words: str) -> Any:
+    """The ``canaryflow`` click command named by ``words``, or None if the CLI has none.
+
+    Looked up in the installed command line at render time, so a runbook cites a command
+    only when the running version has it.
+    """
+    try:
+        import typer.main
+
+        from canaryflow.cli import app
+    except ImportError:  # pragma: no cover - the CLI is part of the package
+        return None
+    cmd: Any = typer.main.get_command(app)
+    for word in words:
+        # Groups have a ``commands`` mapping (typer may vendor its own click: no isinstance).
+        sub = getattr(cmd, "commands", None)
+        if not isinstance(sub, Mapping) or word not in sub:
+            return None
+        cmd = sub[word]
+    return cmd
+
+
+def _learn_command(incident: Incident, target: str) -> str | None:
+    cmd = cli_command("golden", "add-from-incident")
+    if cmd is None:
+        return None
+    options = {o for p in cmd.params for o in getattr(p, "opts", ())}
+    tail = f" --set {target}" if "--set" in options else ""
+    return f"canaryflow golden add-from-incident {incident.incident_id}{tail}"
 
 
 def _default_set(inc: Incident) -> str:
@@ -517,10 +698,15 @@ def build_runbook(
         incident: The incident (its severity and metric class decide the wording).
         alerts: The alerts to cite (usually ``incident.alerts``).
         context: Facts from the store (a RunbookContext or a mapping, see
-            :func:`runbook_context`); missing facts are reported as unknown.
+            :func:`runbook_context`), laid over the evidence the incident was filed with
+            (``incident.evidence``) and the alerts' own evidence; missing facts are reported
+            as unknown.
     """
-    ctx = runbook_context(context)
     alerts = list(alerts) or list(incident.alerts)
+    ctx = merge_context(
+        merge_context(context_from_alerts([*incident.alerts, *alerts]), incident.evidence),
+        context,
+    )
     flagged = tuple(ctx.examples[:MAX_FLAGGED])
     key = ctx.model_key or incident.model
     target, why = _pin_target(ctx)
@@ -529,10 +715,7 @@ def build_runbook(
         (str(a.evidence["chart"]) for a in alerts if isinstance(a.evidence.get("chart"), str)),
         None,
     )
-    command = (
-        f"canaryflow golden add-from-incident {incident.incident_id} "
-        f"--set {ctx.golden_set or _default_set(incident)}"
-    )
+    command = _learn_command(incident, ctx.golden_set or _default_set(incident))
     headline = (
         f"{_HEADLINES[incident.metric_class]} {incident.subject} on {incident.model} "
         f"({incident.flow}), severity {incident.severity}."
@@ -605,14 +788,24 @@ def render_incident(
         for c in charts
     )
     safe_alerts = _redacted_alerts(alerts or incident.alerts)
+    safe_incident = incident.model_copy(
+        update={
+            "alerts": _redacted_alerts(incident.alerts),
+            "evidence": redact_value(incident.evidence),
+            "history": tuple(
+                h.model_copy(update={"note": redact(h.note)}) for h in incident.history
+            ),
+            "resolution_note": redact(incident.resolution_note),
+        }
+    )
     doc = IncidentDocument(
-        incident=incident.model_copy(update={"alerts": _redacted_alerts(incident.alerts)}),
+        incident=safe_incident,
         alerts=safe_alerts,
         runbook=runbook,
         charts=chart_models,
     )
     context: dict[str, Any] = {
-        "inc": incident,
+        "inc": safe_incident,
         "alerts": safe_alerts,
         "rb": runbook,
         "charts": [{"chart": c, "path": c.path} for c in chart_models],

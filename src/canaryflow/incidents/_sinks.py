@@ -27,6 +27,7 @@ from canaryflow.incidents._runbook import (
     Runbook,
     RunbookContext,
     build_runbook,
+    merge_context,
     render_incident,
     runbook_context,
 )
@@ -101,7 +102,9 @@ def _render(
     context_provider: ContextProvider | None,
     chart_base: Path | None = None,
 ) -> tuple[RenderedIncident, Runbook]:
-    ctx = _context_for(context_provider, incident, alerts)
+    # The evidence stored with the incident first, then what the caller knows now: an ack
+    # or resolve (which knows nothing new) re-renders the evidence the incident was filed with.
+    ctx = merge_context(incident.evidence, _context_for(context_provider, incident, alerts))
     path = ctx.chart_path
     if path and chart_base is not None and not path.startswith(("http://", "https://")):
         # Link the chart relative to the report so the Markdown works wherever it is opened.
@@ -289,7 +292,7 @@ class WebhookSink:
                 },
             }
         )
-        context = f"Learn: {rb.learn_command}"
+        context = f"Learn: {rb.learn_command or rb.learn[0]}"
         if self.report_url:
             context += f" · Report: {self.report_url}"
         blocks.append(

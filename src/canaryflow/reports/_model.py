@@ -123,6 +123,10 @@ class Example(_Frozen):
     """Why it failed: the failing check and its message."""
     before: str = ""
     """The baseline output of the same item, when known."""
+    failed: int | None = None
+    """k: repetitions of this item that failed (one example stands for all of them)."""
+    attempts: int | None = None
+    """n: repetitions of this item that were evaluated."""
 
     @field_validator("input", "expected", "output", "reason", "before")
     @classmethod

@@ -16,6 +16,7 @@ Latency is charted (EWMA on log p50 per run) with limits from the frozen baselin
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -136,12 +137,17 @@ class CanaryEvaluation:
 
 
 def _failing(items: Sequence[ItemResult], family: str | None = None) -> list[dict[str, Any]]:
-    """Failed attempts as evidence (all families, or one)."""
+    """Failed attempts as evidence (all families, or one), with the probe's evaluated
+    repetitions so a report can say "k of n failed" once per probe."""
+    evaluated = Counter(it.item_id for it in items if it.passed is not None)
     return [
         {
             "item_id": it.item_id,
             "family": it.subject,
             "attempt": it.attempt,
+            "repetitions": evaluated[it.item_id],
+            "input": it.extra.get("input", ""),
+            "expected": it.extra.get("expected", ""),
             "output": it.output,
             "reason": "; ".join(c.reason for c in it.checks if not c.passed),
         }

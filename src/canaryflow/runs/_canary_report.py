@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from canaryflow.errors import DataError
+from canaryflow.incidents._runbook import group_examples
 from canaryflow.records import RunRecord
 from canaryflow.reports import (
     Chart,
@@ -201,15 +202,7 @@ def build_canary_report(
             fp_text += f"; new returned model name(s): {', '.join(fp.new_model_names)}"
         if fp.probes_changed:
             fp_text += f". Changed probes: {', '.join(fp.probes_changed[:20])}"
-    examples = [
-        Example(
-            item_id=f"{e['item_id']}#{e['attempt']}",
-            subject=e["family"],
-            output=e["output"],
-            reason=e["reason"],
-        )
-        for e in ev.failing_examples[:20]
-    ]
+    examples = list(group_examples(ev.failing_examples)[:20])  # one per probe, k of n
     if ev.fingerprint is not None:
         examples.extend(
             Example(

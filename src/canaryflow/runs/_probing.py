@@ -62,8 +62,34 @@ def to_item(
         model_returned=completion.model_returned,
         system_fingerprint=completion.system_fingerprint,
         created_at=as_of,
-        extra={"tags": list(probe.tags), "attempts": completion.attempts},
+        extra={
+            "tags": list(probe.tags),
+            "attempts": completion.attempts,
+            "input": _input_text(probe)[:_MAX_EVIDENCE_CHARS],
+            "expected": _expected_text(probe)[:_MAX_EVIDENCE_CHARS],
+        },
     )
+
+
+_MAX_EVIDENCE_CHARS = 2000
+"""Input and expected value kept per attempt for incident evidence (filler can be long)."""
+
+
+def _input_text(probe: Probe) -> str:
+    if probe.prompt is not None:
+        return probe.prompt
+    return "\n\n".join(f"{m.role}: {m.content}" for m in probe.messages or ())
+
+
+def _expected_text(probe: Probe) -> str:
+    """The checks' expected values (``iso_date: 2024-04-03``), for a reader of the evidence."""
+    parts = []
+    for check in probe.checks:
+        for attr in ("expected", "equals"):
+            value = getattr(check, attr, None)
+            if value is not None:
+                parts.append(f"{getattr(check, 'type', attr)}: {value}")
+    return "; ".join(parts)
 
 
 ClientFactory = Callable[..., ModelClient]

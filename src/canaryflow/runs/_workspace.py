@@ -60,7 +60,7 @@ class Workspace:
         """An IncidentManager writing to the store and the configured sinks."""
         from canaryflow.incidents._manager import IncidentManager
 
-        return IncidentManager(self.store, self.sinks(context))
+        return IncidentManager(self.store, self.sinks(context), context=context)
 
     def open_incident_run_ids(self, flow: str, model: str) -> set[str]:
         """Runs that contributed to an open or acknowledged incident (never baseline data)."""

@@ -20,9 +20,13 @@ from typing import Any
 from canaryflow.config import AlertParams
 from canaryflow.definitions import Probe
 from canaryflow.errors import DataError
-from canaryflow.incidents._runbook import ConfigChange, RunbookContext, SubjectCount
+from canaryflow.incidents._runbook import (
+    ConfigChange,
+    RunbookContext,
+    SubjectCount,
+    group_examples,
+)
 from canaryflow.records import Alert, Baseline, ItemResult, RunRecord
-from canaryflow.reports import Example
 from canaryflow.runs._canary_detect import (
     ALL,
     FLOW,
@@ -273,15 +277,7 @@ def _incident_context(
         for a, b in itertools.pairwise(previous)
         if a.config_hash != b.config_hash
     ]
-    examples = [
-        Example(
-            item_id=f"{e['item_id']}#{e['attempt']}",
-            subject=e["family"],
-            output=e["output"],
-            reason=e["reason"],
-        )
-        for e in ev.failing_examples
-    ]
+    examples = group_examples(ev.failing_examples)  # one per probe: k of n repetitions
     counts = [
         SubjectCount(
             subject=f.family,

@@ -134,10 +134,11 @@ def alert_row(alert: Alert, incident_id: str | None) -> dict[str, Any]:
 
 def incident_row(incident: Incident) -> dict[str, Any]:
     """The ``incidents`` row of an incident (sink results and history are kept apart)."""
-    row = incident.model_dump(exclude={"alerts", "run_ids", "version"})
-    dumped = incident.model_dump(mode="json", include={"alerts", "run_ids"})
+    row = incident.model_dump(exclude={"alerts", "run_ids", "version", "evidence", "history"})
+    dumped = incident.model_dump(mode="json", include={"alerts", "run_ids", "evidence"})
     row["alerts"] = dumped["alerts"]
     row["run_ids"] = dumped["run_ids"]
+    row["evidence"] = dumped["evidence"]
     return row
 
 
@@ -146,6 +147,8 @@ def incident_from_row(row: Mapping[str, Any]) -> Incident:
     data = {k: row[k] for k in Incident.model_fields if k != "version"}
     data["alerts"] = tuple(Alert.model_validate(a) for a in row["alerts"] or ())
     data["run_ids"] = tuple(row["run_ids"] or ())
+    data["evidence"] = dict(row["evidence"] or {})
+    data["history"] = tuple(row["history"] or ())
     return Incident.model_validate(data)
 
 

@@ -231,11 +231,14 @@ class IncidentsMixin(StoreBase):
         note: str = "",
         *,
         at: datetime | None = None,
+        by: str = "",
         conn: Connection | None = None,
     ) -> None:
         """Append an entry (opened, updated, acknowledged, resolved...) to an incident's history."""
         key = incidents.c.incident_id == incident_id
         entry = {"at": (at or utcnow()).isoformat(), "action": action, "note": note}
+        if by:
+            entry["by"] = by
         with self._tx(conn) as c:
             current = c.execute(select(incidents.c.history).where(key).with_for_update())
             history = [*(current.scalar() or []), entry]

@@ -48,7 +48,7 @@ __all__ = [
 VERSION_TABLE = "schema_version"
 """Alembic's version table, under the name the design gives it."""
 
-HEAD_REVISION = "0003_core"
+HEAD_REVISION = "0004_incidents"
 """The newest migration; ``Store.open`` upgrades every database to it."""
 
 OPEN_STATES = ("open", "acknowledged")
@@ -227,6 +227,8 @@ incidents = Table(
     # 0002: per-sink outcome (location or error, attempts) and the ack/resolve history.
     Column("sink_results", JSON, nullable=False, server_default=text("'{}'")),
     Column("history", JSON, nullable=False, server_default=text("'[]'")),
+    # 0004_incidents: the evidence (runbook context) the incident was filed with.
+    Column("evidence", JSON, nullable=False, server_default=text("'{}'")),
     Index("ix_incidents_key_state", "flow", "model", "subject", "metric_class", "state"),
     # 0002: at most one open/acknowledged incident per key, even with concurrent workers.
     Index(
