@@ -14,9 +14,7 @@ RUN = RunRecord(run_id="r", flow="golden", model="m", config_hash="h", as_of=T, 
 def _t(subject: str, p: float | None, **kw: object) -> SubjectTest:
     base = {"baseline_value": 0.9, "current_value": 0.8, "n": 40, "baseline_n": 40}
     test = str(kw.pop("test", "mcnemar_exact"))
-    return SubjectTest(
-        subject, "pass_rate", "correctness", test, p_value=p, **{**base, **kw}
-    )  # type: ignore[arg-type]
+    return SubjectTest(subject, "pass_rate", "correctness", test, p_value=p, **{**base, **kw})  # type: ignore[arg-type]
 
 
 def test_one_bh_step_across_the_run() -> None:

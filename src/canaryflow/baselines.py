@@ -4,7 +4,6 @@ What flows and ``canaryflow baseline list|show|promote|reset`` call (DESIGN.md Â
 
 - ``build_baseline`` stores one new version from statistics the caller computed;
 - ``promote`` rebuilds every (subject, metric) of a flow and model from chosen runs;
-- ``promote_incident`` is the accepted-change path of an incident's resolution;
 - ``reset`` deactivates baselines so the next runs warm up a new one;
 - ``warmup_runs`` / ``freeze`` are the one warm-up policy every flow uses: which runs may build
   the next baseline, and storing all of a model's subjects in one transaction;
@@ -47,7 +46,6 @@ __all__ = [
     "build_baseline",
     "incident_promoter",
     "promote",
-    "promote_incident",
     "render_baseline",
     "reset",
     "select_runs",
@@ -309,36 +307,14 @@ def promote(
     return Promotion(tuple(stored), tuple(used), dict(selection.excluded))
 
 
-def promote_incident(
-    store: Store, incident: Incident, *, stats_fn: StatsFn, reason: str | None = None
-) -> Promotion:
-    """The accepted-change path: new baselines for the incident's subject from its runs.
+def incident_promoter(store: Store, *, note: str = "") -> Callable[[Incident], str]:
+    """A ``promote=`` callback for ``IncidentManager.resolve(..., "accepted_change")``:
+    :func:`accept_change` (the one meaning of an accepted change)."""
 
-    The incident's own runs are allowed in (they are the new normal being accepted); runs of
-    other open incidents stay out.
-    """
-    return promote(
-        store,
-        flow=incident.flow,
-        model=incident.model,
-        reason=reason or f"accepted change ({incident.incident_id})",
-        stats_fn=stats_fn,
-        run_ids=list(incident.run_ids),
-        subjects=[incident.subject],
-        statuses=("completed", "degraded"),
-        include_incidents=[incident.incident_id],
-    )
+    def _accept(incident: Incident) -> str:
+        return accept_change(store, incident, note=note)
 
-
-def incident_promoter(
-    store: Store, stats_fn: StatsFn, *, reason: str | None = None
-) -> Callable[[Incident], Promotion]:
-    """A ``promote=`` callback for ``IncidentManager.resolve(..., "accepted_change")``."""
-
-    def _promote(incident: Incident) -> Promotion:
-        return promote_incident(store, incident, stats_fn=stats_fn, reason=reason)
-
-    return _promote
+    return _accept
 
 
 def reset(

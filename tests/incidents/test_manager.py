@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from canaryflow.baselines import MetricStats, incident_promoter
+from canaryflow.baselines import incident_promoter
 from canaryflow.errors import CanaryflowError
 from canaryflow.incidents._manager import IncidentManager, Sink, incident_id_for
 from canaryflow.records import Alert, Incident, ItemResult, RunRecord
@@ -235,7 +235,7 @@ def test_invalid_resolve_requests(store: Store) -> None:
     assert store.get_incident(inc_id).state == "open"
 
 
-def test_accepted_change_promotes_a_baseline_from_the_incident_runs(store: Store) -> None:
+def test_accepted_change_rebaselines_from_the_change(store: Store) -> None:
     for i, rid in enumerate(["r1", "r2"]):
         store.begin_run(
             RunRecord(
@@ -263,17 +263,17 @@ def test_accepted_change_promotes_a_baseline_from_the_incident_runs(store: Store
     m.handle([alert("r1", 0), alert("r2", 1)])
     (inc,) = store.list_incidents()
 
-    def stats(runs: Sequence[RunRecord], items: Sequence[ItemResult]) -> dict:
-        wins = sum(1 for i in items if i.passed)
-        return {("dates_eu", "pass_rate"): MetricStats(len(items), {"successes": wins})}
-
     done = m.resolve(
-        inc.incident_id, "accepted_change", "DD/MM is fine", promote=incident_promoter(store, stats)
+        inc.incident_id, "accepted_change", "DD/MM is fine", promote=incident_promoter(store)
     )
     assert done.resolution == "accepted_change"
-    b = store.active_baseline("canary", "support-bot", "dates_eu", "pass_rate")
-    assert b is not None and b.run_ids == ("r1", "r2") and b.stats == {"successes": 0}
-    assert "dates_eu/pass_rate v1" in store.incident_history(inc.incident_id)[-1]["note"]
+    # The model's baselines are retired; the next one warms up from the change (the first
+    # window of the incident's alerts), the incident's own runs included.
+    assert store.active_baseline("canary", "support-bot", "dates_eu", "pass_rate") is None
+    w = store.get_warmup("canary", "support-bot")
+    assert w is not None and w["since_as_of"] == T0 and inc.incident_id in w["reason"]
+    note = store.incident_history(inc.incident_id)[-1]["note"]
+    assert "built from runs since" in note
 
 
 def test_a_failing_promote_leaves_the_incident_open(store: Store) -> None:

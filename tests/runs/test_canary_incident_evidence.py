@@ -26,14 +26,14 @@ runner = CliRunner(env={"COLUMNS": "250"})
 
 
 def test_canary_incident_keeps_evidence_through_ack_and_resolve(tmp_path: Path) -> None:
-    path = write_config(tmp_path, seed=7400, warmup_runs=4)
+    path = write_config(tmp_path, seed=7400, warmup_runs=12)
     cfg = load_config(path)
     core = SimulatorCore(seed=cfg.simulator.seed, noise=cfg.simulator.noise)
     ws = Workspace(cfg, client_factory=sim_client_factory(core))
-    for h in range(1, 5):
+    for h in range(1, 13):
         run_canary(ws, models=[MODEL], as_of=T0 + timedelta(hours=h))
     core.set_scenario("date_transposition", rate=0.5)
-    (outcome,) = run_canary(ws, models=[MODEL], as_of=T0 + timedelta(hours=5))
+    (outcome,) = run_canary(ws, models=[MODEL], as_of=T0 + timedelta(hours=13))
     opened = [c.incident for c in outcome.incidents if c.incident.subject == "dates_eu"]
     assert opened, [c.incident.incident_id for c in outcome.incidents]
     iid = opened[0].incident_id

@@ -12,9 +12,9 @@ from canaryflow.store._tables import HEAD_REVISION
 from canaryflow.store._types import ReviewItem, ReviewStatus
 
 __all__ = [
-    "HEAD_REVISION",
     "ChartFold",
     "ChartKey",
+    "HEAD_REVISION",
     "ReviewItem",
     "ReviewStatus",
     "Store",
