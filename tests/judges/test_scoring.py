@@ -4,10 +4,10 @@ and judge errors that are never scores."""
 from __future__ import annotations
 
 import pytest
+from tests.judges.conftest import PROTOCOLS
 
 from canaryflow.judges import JudgeItem, aggregate
 from canaryflow.simulator import SimulatorServer
-from tests.judges.conftest import PROTOCOLS
 
 REF = "The invoice was issued on 2024-03-05."
 CTX = (
