@@ -156,6 +156,7 @@ class Judge:
         self.max_concurrency = max_concurrency
         self.max_error_rate = max_error_rate
         self.review = review or JudgeReviewConfig()
+        self._rubric_hash = rubric.content_hash()
 
     def __repr__(self) -> str:
         return (
@@ -240,7 +241,7 @@ class Judge:
     def _params(self) -> dict[str, Any]:
         return {
             "prompt": PROMPT_VERSION,
-            "rubric": [self.rubric.name, self.rubric.version, self.rubric.content_hash()],
+            "rubric": [self.rubric.name, self.rubric.version, self._rubric_hash],
             "judge": {
                 "key": self.model_key,
                 "provider": self.client.provider,
