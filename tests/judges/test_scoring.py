@@ -3,6 +3,9 @@ and judge errors that are never scores."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
 from tests.judges.conftest import PROTOCOLS
 
@@ -26,11 +29,12 @@ def item(item_id: str, output: str, **kw: object) -> JudgeItem:
 def test_scores_check_the_answer_against_the_reference(make_judge, protocol, mode) -> None:
     judge = make_judge(protocol, mode=mode)
     right, wrong_date, refusal = judge.score_many_sync(
-        [
+        run_id="run-1",
+        items=[
             item("right", "It was issued on 2024-03-05."),
             item("wrong", "It was issued on 2024-05-03."),
             item("refusal", "I'm sorry, I can't help with that."),
-        ]
+        ],
     )
     assert judge.mode == (
         mode if mode == "text" else {"anthropic": "tool"}.get(protocol, "json_schema")
@@ -41,6 +45,7 @@ def test_scores_check_the_answer_against_the_reference(make_judge, protocol, mod
     assert refusal.scores["correctness"] <= 2 and refusal.scores["completeness"] <= 2
     assert right.cost_usd is not None and right.cost_usd > 0
     assert right.calls == 1 and right.input_tokens > 0
+    assert right.run_id == "run-1"
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -58,6 +63,20 @@ def test_structured_forms_reach_the_wire(make_judge, protocol) -> None:
         assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
         schema = fmt["json_schema"]["schema"]
         assert list(schema["properties"]) == ["reasoning", "scores"]  # reasoning first
+    # through the real SDK: the simulator answers in the structured form it was asked for
+    completion = asyncio.run(judge.client.complete(request))
+    if protocol == "anthropic":
+        assert completion.finish_reason == "tool_use"
+        assert set(completion.tool_input("submit_verdict")["scores"]) == {
+            "correctness",
+            "completeness",
+            "tone",
+        }
+    else:
+        assert completion.tool_calls == () and json.loads(completion.text)["scores"]
+    text = make_judge(protocol, mode="text")
+    plain = asyncio.run(text.client.complete(text.request(item("x", "2024-03-05"))))
+    assert plain.text.startswith("Here is my verdict") and plain.tool_calls == ()
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

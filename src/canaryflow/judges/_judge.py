@@ -69,6 +69,7 @@ _SEMAPHORES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyn
 
 
 def _provider_semaphore(provider: str, limit: int) -> asyncio.Semaphore:
+    """One semaphore per provider and event loop; the first judge to ask sets its limit."""
     per_loop = _SEMAPHORES.setdefault(asyncio.get_running_loop(), {})
     if provider not in per_loop:
         per_loop[provider] = asyncio.Semaphore(limit)
@@ -411,9 +412,9 @@ class Judge:
     ) -> list[JudgeResult]:
         """Judge every item (results in input order; see the module docstring).
 
-        ``run_id`` only labels the work for logs; the cache is shared across runs on purpose.
+        ``run_id`` is copied onto the results; the cache is shared across runs on purpose, so a
+        backfill or rerun reuses verdicts another run paid for.
         """
-        del run_id
         groups: list[list[_Job]] = []
         blocked: dict[int, str] = {}
         for i, item in enumerate(items):
@@ -431,7 +432,9 @@ class Judge:
                 ]
             )
         outcomes, _ = await self._run(groups, budget)
-        return [self._result(item, outcomes[i], blocked.get(i)) for i, item in enumerate(items)]
+        return [
+            self._result(item, outcomes[i], blocked.get(i), run_id) for i, item in enumerate(items)
+        ]
 
     def score_many_sync(
         self, items: Sequence[JudgeItem], *, run_id: str | None = None, budget: Budget | None = None
@@ -443,9 +446,14 @@ class Judge:
         return parse_verdict(self.rubric, completion)
 
     def _result(
-        self, item: JudgeItem, outcomes: list[_Outcome] | None, blocked: str | None
+        self,
+        item: JudgeItem,
+        outcomes: list[_Outcome] | None,
+        blocked: str | None,
+        run_id: str | None = None,
     ) -> JudgeResult:
         base = {
+            "run_id": run_id,
             "item_id": item.item_id,
             "source": item.source,
             "rubric": self.rubric.name,

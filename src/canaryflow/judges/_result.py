@@ -59,6 +59,8 @@ class JudgeResult(_Frozen):
     rubric_version: int
     judge_model: str
     """The ``[models]`` key of the judge."""
+    run_id: str | None = None
+    """The run that asked (the cache is shared across runs; this says who used the verdict)."""
     status: JudgeStatus
     scores: dict[str, float] = Field(default_factory=dict)
     """Per dimension, the median over valid samples; empty unless ``status == "ok"``."""
