@@ -238,3 +238,22 @@ def test_sync_wrapper_can_be_called_repeatedly(make_judge) -> None:
     for _ in range(2):
         assert judge.score_many_sync(items(1))[0].ok
     assert asyncio.run(judge.score_many(items(1)))[0].ok
+
+
+def test_pairwise_samples_take_the_majority_and_are_cached(make_judge, sim, judge_store) -> None:
+    judge = make_judge("openai", store=judge_store, samples=3)
+    right, wrong = "Paid on 2024-07-19, 315 EUR.", "Paid on 2024-09-17, 513 EUR."
+    (res,) = judge.pairwise_sync([PairItem("p", "When?", right, wrong, reference=REF)])
+    assert requests(sim) == 6 and res.calls == 6
+    assert res.preferences["correctness"] == "A"
+    (again,) = make_judge("openai", store=judge_store, samples=3).pairwise_sync(
+        [PairItem("p", "When?", right, wrong, reference=REF)]
+    )
+    assert requests(sim) == 6 and again.calls == 0 and again.preferences == res.preferences
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_pairwise_broken_replies_are_errors(make_judge, sim, protocol) -> None:
+    sim.set_scenario("judge_faults", rate=1.0, kinds="out_of_range")
+    (res,) = make_judge(protocol).pairwise_sync([PairItem("p", "q", "a", "b", reference=REF)])
+    assert res.status == "error" and res.preferences == {} and "preferences" in (res.reason or "")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import weakref
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -508,8 +509,9 @@ class Judge:
     # -- pairwise ------------------------------------------------------------------------------
 
     def _pair_jobs(self, pair: PairItem) -> list[_Job]:
+        """``samples`` jobs with A first, then ``samples`` with B first."""
         jobs = []
-        for order, (first, second) in enumerate(((pair.a, pair.b), (pair.b, pair.a))):
+        for first, second in ((pair.a, pair.b), (pair.b, pair.a)):
             request = build_pairwise_request(
                 self.rubric,
                 input=pair.input,
@@ -521,18 +523,20 @@ class Judge:
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
             )
-            payload = {
-                **self._params(),
-                "kind": "pairwise",
-                "input": pair.input,
-                "first": first,
-                "second": second,
-                "reference": pair.reference,
-                "context": pair.context,
-            }
-            key = hashlib.sha256(canonical(payload).encode()).hexdigest()
             _, worst = self._worst_usd(request)
-            jobs.append(_Job(key, order, request, self._parse_pair, worst))
+            for repeat in range(self.samples):
+                payload = {
+                    **self._params(),
+                    "kind": "pairwise",
+                    "input": pair.input,
+                    "first": first,
+                    "second": second,
+                    "reference": pair.reference,
+                    "context": pair.context,
+                    "repeat": repeat,
+                }
+                key = hashlib.sha256(canonical(payload).encode()).hexdigest()
+                jobs.append(_Job(key, repeat, request, self._parse_pair, worst))
         return jobs
 
     def _parse_pair(self, completion: Completion) -> Verdict:
@@ -541,10 +545,11 @@ class Judge:
     async def pairwise(
         self, pairs: Sequence[PairItem], *, budget: Budget | None = None
     ) -> list[PairwiseResult]:
-        """A vs B per pair, asked in both orders (A first, then B first).
+        """A vs B per pair, asked in both orders (A first, then B first), ``samples`` times each.
 
-        Per dimension, the two answers must agree once the second is mapped back; if they do
-        not, the judge preferred a *position*, not an answer, and the verdict is a tie.
+        Per order and dimension the samples' strict majority is the answer (no majority: tie).
+        The two orders must agree once the second is mapped back; if they do not, the judge
+        preferred a *position*, not an answer, and the verdict is a tie.
         """
         outcomes, _ = await self._run([self._pair_jobs(p) for p in pairs], budget)
         return [self._pair_result(p, o) for p, o in zip(pairs, outcomes, strict=True)]
@@ -566,22 +571,25 @@ class Judge:
         new = [o for o in outcomes if not o.cached]
         costs = [o.cost_usd for o in new]
         cost = None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
-        bad = [o for o in outcomes if o.status != "ok"]
-        if bad:
+        k = self.samples
+        orders = (outcomes[:k], outcomes[k:])
+        valid = [[o.values for o in order if o.status == "ok"] for order in orders]
+        if any(len(v) * 2 <= k for v in valid):
+            bad = next(o for o in outcomes if o.status != "ok")
             return PairwiseResult(
                 item_id=pair.item_id,
                 rubric=self.rubric.name,
                 status="error",
-                reason=bad[0].error,
+                reason=bad.error,
                 calls=len(new),
                 cost_usd=cost,
             )
         swap = {"A": "B", "B": "A", "tie": "tie"}
-        forward, backward = outcomes[0].values, outcomes[1].values
         prefs: dict[str, Any] = {}
         disagreements = []
         for d in self.rubric.dimension_names:
-            one, two = forward[d], swap[backward[d]]
+            one = _majority([v[d] for v in valid[0]])
+            two = swap[_majority([v[d] for v in valid[1]])]
             if one == two:
                 prefs[d] = one
             else:
@@ -636,6 +644,13 @@ class Judge:
     async def aclose(self) -> None:
         """Release the judge client's connections on the running loop."""
         await self.client.aclose()
+
+
+def _majority(votes: Sequence[str]) -> str:
+    """The strict-majority preference of one order's samples, else a tie."""
+    counts = Counter(votes)
+    best, n = counts.most_common(1)[0]
+    return best if n * 2 > len(votes) else "tie"
 
 
 def _run_sync(coro: Awaitable[Any], client: ModelClient) -> Any:
