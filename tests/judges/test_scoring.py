@@ -181,3 +181,4 @@ def test_provider_failure_is_an_error(make_judge, sim: SimulatorServer, protocol
     (result,) = judge.score_many_sync([item("x", "2024-03-05")])
     assert result.status == "error" and result.error_kind == "server"
     assert result.scores == {}
+    assert "sk-test-judge-key" not in (result.reason or "")
