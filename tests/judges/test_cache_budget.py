@@ -111,6 +111,15 @@ def test_usd_budget_is_never_exceeded(make_judge, sim, protocol) -> None:
     assert all(r.status == "unjudged" for r in results[2:])
 
 
+def test_identical_items_in_one_batch_are_judged_once(make_judge, sim) -> None:
+    twice = items(3) + items(3)
+    results = make_judge("anthropic").score_many_sync(twice)
+    assert requests(sim) == 3
+    assert [r.scores for r in results[:3]] == [r.scores for r in results[3:]]
+    assert [r.calls for r in results] == [1, 1, 1, 0, 0, 0]
+    assert make_judge("anthropic").summarise(results).calls == 3
+
+
 def test_cached_items_are_served_after_the_budget_runs_out(make_judge, sim, judge_store):
     make_judge("openai", store=judge_store).score_many_sync(items(2))
     results = make_judge("openai", store=judge_store).score_many_sync(
@@ -185,7 +194,9 @@ def test_pairwise_asks_both_orders_and_cancels_position_bias(make_judge, sim, pr
             PairItem("same", "When?", right, right, reference=REF),
         ]
     )
-    assert requests(sim) == 6  # two orders each
+    # pairs a and b ask the same two questions (each in both orders) and "same" shows one
+    # answer twice: three distinct requests, each made once
+    assert requests(sim) == 3
     assert better_a.preferences["correctness"] == "A"
     assert better_b.preferences["correctness"] == "B"
     # both answers are equally polite: the judge's first-position preference cancels to a tie
@@ -194,6 +205,7 @@ def test_pairwise_asks_both_orders_and_cancels_position_bias(make_judge, sim, pr
     assert same.preferences == {"correctness": "tie", "completeness": "tie", "tone": "tie"}
     assert set(same.order_disagreements) == {"correctness", "completeness", "tone"}
     assert better_a.cost_usd is not None and better_a.calls == 2
+    assert better_b.calls == 0  # served by the calls made for pair a
 
 
 def test_from_config_uses_the_judge_model_and_its_pricing(judge_store) -> None:
@@ -215,7 +227,7 @@ def test_from_config_uses_the_judge_model_and_its_pricing(judge_store) -> None:
     judge = Judge.from_config(cfg, judge_store)
     assert judge.rubric.name == "safety" and judge.samples == 2 and judge.mode == "json_schema"
     results = judge.score_many_sync(
-        [JudgeItem(item_id=str(k), input="hi", output="Hello!") for k in range(3)],
+        [JudgeItem(item_id=str(k), input="hi", output=f"Hello {k}!") for k in range(3)],
         budget=Judge.budget_from_config(cfg),
     )
     assert [r.status for r in results] == ["ok", "unjudged", "unjudged"]

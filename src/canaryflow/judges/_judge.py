@@ -22,6 +22,7 @@ rubric. ``score_many`` turns items into :class:`JudgeResult` objects in input or
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import weakref
 from collections import Counter
@@ -347,14 +348,17 @@ class Judge:
         """Outcomes per group (None: the group did not fit the budget), in input order."""
         ledger = Ledger(budget or Budget())
         cached = self._cached([j.key for g in groups for j in g])
-        admitted: list[_Job] = []
+        admitted: dict[str, _Job] = {}
         fits: list[bool] = []
         for group in groups:
-            todo = [j for j in group if j.key not in cached]
+            # identical calls (two records with the same texts) are made, and paid, once
+            todo = list(
+                {j.key: j for j in group if j.key not in cached and j.key not in admitted}.values()
+            )
             ok = not todo or ledger.reserve(len(todo), sum(j.worst_usd for j in todo))
             fits.append(ok)
             if ok:
-                admitted.extend(todo)
+                admitted.update((j.key, j) for j in todo)
         fresh: dict[str, _Outcome] = {}
         pending: list[tuple[_Job, _Outcome]] = []
 
@@ -363,7 +367,7 @@ class Judge:
             fresh[job.key] = outcome
             pending.append((job, outcome))
 
-        tasks = [asyncio.ensure_future(one(j)) for j in admitted]
+        tasks = [asyncio.ensure_future(one(j)) for j in admitted.values()]
         try:
             for done in asyncio.as_completed(tasks):
                 await done
@@ -372,8 +376,21 @@ class Judge:
         finally:
             self._save(pending)
         out: list[list[_Outcome] | None] = []
+        charged: set[str] = set()
         for group, ok in zip(groups, fits, strict=True):
-            out.append([cached.get(j.key) or fresh[j.key] for j in group] if ok else None)
+            if not ok:
+                out.append(None)
+                continue
+            row = []
+            for j in group:
+                if j.key in cached:
+                    row.append(cached[j.key])
+                elif j.key in charged:  # a duplicate rides on the first one's call
+                    row.append(dataclasses.replace(fresh[j.key], cached=True))
+                else:
+                    charged.add(j.key)
+                    row.append(fresh[j.key])
+            out.append(row)
         return out, ledger
 
     def _save(self, pending: list[tuple[_Job, _Outcome]]) -> None:
