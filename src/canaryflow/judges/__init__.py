@@ -25,7 +25,8 @@ human labels given with ``canaryflow review label``.
 
 from canaryflow.judges._agreement import DimensionAgreement, agreement
 from canaryflow.judges._budget import Budget, CostEstimate
-from canaryflow.judges._judge import Judge, PairItem
+from canaryflow.judges._judge import Judge
+from canaryflow.judges._pairwise import PairItem
 from canaryflow.judges._parse import Verdict, VerdictError, parse_preference, parse_verdict
 from canaryflow.judges._prompt import (
     PROMPT_VERSION,

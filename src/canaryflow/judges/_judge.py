@@ -9,7 +9,7 @@ rubric. ``score_many`` turns items into :class:`JudgeResult` objects in input or
    k repeats stay separate, independent calls;
 2. calls not in the cache are admitted in item order against the run's budget (see
    ``_budget``); an item that does not fit is ``unjudged``, as is every later item that needs a
-   call;
+   call; identical calls within a batch (two records with the same texts) are made once;
 3. admitted calls run concurrently, at most ``max_concurrency`` in flight per provider (one
    ``asyncio.Semaphore`` per provider and event loop, shared by every judge of that provider);
 4. each reply is validated strictly (``_parse``): an invalid reply is an error sample, cached with
@@ -25,7 +25,6 @@ import asyncio
 import dataclasses
 import hashlib
 import weakref
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -39,19 +38,13 @@ from canaryflow.judges._budget import (
     estimate_tokens,
     worst_case_usd,
 )
-from canaryflow.judges._parse import Verdict, VerdictError, parse_preference, parse_verdict
-from canaryflow.judges._prompt import (
-    PROMPT_VERSION,
-    Mode,
-    build_pairwise_request,
-    build_request,
-    canonical,
-)
+from canaryflow.judges._pairwise import PairItem, PairwiseMixin
+from canaryflow.judges._parse import Verdict, VerdictError, parse_verdict
+from canaryflow.judges._prompt import PROMPT_VERSION, Mode, build_request, canonical
 from canaryflow.judges._result import (
     JudgeItem,
     JudgeResult,
     JudgeSummary,
-    PairwiseResult,
     aggregate,
     combine_samples,
 )
@@ -62,7 +55,7 @@ from canaryflow.records import Completion, CompletionRequest
 if TYPE_CHECKING:
     from canaryflow.store import Store
 
-__all__ = ["Judge", "PairItem"]
+__all__ = ["Job", "Judge", "Outcome", "PairItem"]
 
 _RETRYABLE = frozenset({"rate_limit", "server", "timeout", "connection"})
 _SEMAPHORES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
@@ -78,20 +71,8 @@ def _provider_semaphore(provider: str, limit: int) -> asyncio.Semaphore:
     return per_loop[provider]
 
 
-@dataclass(frozen=True)
-class PairItem:
-    """Two outputs for the same input, compared by the pairwise judge."""
-
-    item_id: str
-    input: str
-    a: str
-    b: str
-    reference: str | None = None
-    context: str | None = None
-
-
 @dataclass
-class _Job:
+class Job:
     key: str
     repeat: int
     request: CompletionRequest
@@ -100,7 +81,7 @@ class _Job:
 
 
 @dataclass
-class _Outcome:
+class Outcome:
     status: Literal["ok", "error"]
     values: dict[str, Any] = field(default_factory=dict)
     reasoning: str = ""
@@ -113,7 +94,7 @@ class _Outcome:
     cached: bool = False
 
 
-class Judge:
+class Judge(PairwiseMixin):
     """An LLM judge for one rubric behind one model client.
 
     Args:
@@ -304,14 +285,14 @@ class Judge:
 
     # -- the shared engine ---------------------------------------------------------------------
 
-    def _cached(self, keys: Sequence[str]) -> dict[str, _Outcome]:
+    def _cached(self, keys: Sequence[str]) -> dict[str, Outcome]:
         if self.store is None or not keys:
             return {}
         out = {}
         for key, row in self.store.get_judge_cache(keys).items():
             if row["retryable"]:
                 continue
-            out[key] = _Outcome(
+            out[key] = Outcome(
                 status=row["status"],
                 values=row["scores"] or {},
                 reasoning=row["reasoning"],
@@ -321,7 +302,7 @@ class Judge:
             )
         return out
 
-    async def _call(self, job: _Job, ledger: Ledger) -> _Outcome:
+    async def _call(self, job: Job, ledger: Ledger) -> Outcome:
         async with _provider_semaphore(self.client.provider, self.max_concurrency):
             completion = await self.client.complete(job.request)
         ledger.settle(job.worst_usd, completion.cost_usd)
@@ -333,22 +314,22 @@ class Judge:
         try:
             verdict = job.parse(completion)
         except VerdictError as exc:
-            return _Outcome(
+            return Outcome(
                 status="error",
                 error=exc.reason,
                 error_kind=exc.kind,
                 retryable=not completion.ok and (completion.error_kind or "") in _RETRYABLE,
                 **base,
             )
-        return _Outcome(status="ok", values=verdict.values, reasoning=verdict.reasoning, **base)
+        return Outcome(status="ok", values=verdict.values, reasoning=verdict.reasoning, **base)
 
     async def _run(
-        self, groups: Sequence[Sequence[_Job]], budget: Budget | None
-    ) -> tuple[list[list[_Outcome] | None], Ledger]:
+        self, groups: Sequence[Sequence[Job]], budget: Budget | None
+    ) -> tuple[list[list[Outcome] | None], Ledger]:
         """Outcomes per group (None: the group did not fit the budget), in input order."""
         ledger = Ledger(budget or Budget())
         cached = self._cached([j.key for g in groups for j in g])
-        admitted: dict[str, _Job] = {}
+        admitted: dict[str, Job] = {}
         fits: list[bool] = []
         for group in groups:
             # identical calls (two records with the same texts) are made, and paid, once
@@ -359,10 +340,10 @@ class Judge:
             fits.append(ok)
             if ok:
                 admitted.update((j.key, j) for j in todo)
-        fresh: dict[str, _Outcome] = {}
-        pending: list[tuple[_Job, _Outcome]] = []
+        fresh: dict[str, Outcome] = {}
+        pending: list[tuple[Job, Outcome]] = []
 
-        async def one(job: _Job) -> None:
+        async def one(job: Job) -> None:
             outcome = await self._call(job, ledger)
             fresh[job.key] = outcome
             pending.append((job, outcome))
@@ -375,7 +356,7 @@ class Judge:
                     self._save(pending)
         finally:
             self._save(pending)
-        out: list[list[_Outcome] | None] = []
+        out: list[list[Outcome] | None] = []
         charged: set[str] = set()
         for group, ok in zip(groups, fits, strict=True):
             if not ok:
@@ -393,7 +374,7 @@ class Judge:
             out.append(row)
         return out, ledger
 
-    def _save(self, pending: list[tuple[_Job, _Outcome]]) -> None:
+    def _save(self, pending: list[tuple[Job, Outcome]]) -> None:
         if self.store is None or not pending:
             pending.clear()
             return
@@ -433,7 +414,7 @@ class Judge:
         ``run_id`` is copied onto the results; the cache is shared across runs on purpose, so a
         backfill or rerun reuses verdicts another run paid for.
         """
-        groups: list[list[_Job]] = []
+        groups: list[list[Job]] = []
         blocked: dict[int, str] = {}
         for i, item in enumerate(items):
             need = self._missing_needs(item)
@@ -445,7 +426,7 @@ class Judge:
             _, worst = self._worst_usd(request)
             groups.append(
                 [
-                    _Job(self.cache_key(item, r), r, request, self._parse_score, worst)
+                    Job(self.cache_key(item, r), r, request, self._parse_score, worst)
                     for r in range(self.samples)
                 ]
             )
@@ -466,7 +447,7 @@ class Judge:
     def _result(
         self,
         item: JudgeItem,
-        outcomes: list[_Outcome] | None,
+        outcomes: list[Outcome] | None,
         blocked: str | None,
         run_id: str | None = None,
     ) -> JudgeResult:
@@ -523,105 +504,6 @@ class Judge:
             **money,
         )
 
-    # -- pairwise ------------------------------------------------------------------------------
-
-    def _pair_jobs(self, pair: PairItem) -> list[_Job]:
-        """``samples`` jobs with A first, then ``samples`` with B first."""
-        jobs = []
-        for first, second in ((pair.a, pair.b), (pair.b, pair.a)):
-            request = build_pairwise_request(
-                self.rubric,
-                input=pair.input,
-                first=first,
-                second=second,
-                reference=pair.reference,
-                context=pair.context,
-                mode=self.mode,
-                temperature=self.temperature,
-                max_tokens=self.max_tokens,
-            )
-            _, worst = self._worst_usd(request)
-            for repeat in range(self.samples):
-                payload = {
-                    **self._params(),
-                    "kind": "pairwise",
-                    "input": pair.input,
-                    "first": first,
-                    "second": second,
-                    "reference": pair.reference,
-                    "context": pair.context,
-                    "repeat": repeat,
-                }
-                key = hashlib.sha256(canonical(payload).encode()).hexdigest()
-                jobs.append(_Job(key, repeat, request, self._parse_pair, worst))
-        return jobs
-
-    def _parse_pair(self, completion: Completion) -> Verdict:
-        return parse_preference(self.rubric, completion)
-
-    async def pairwise(
-        self, pairs: Sequence[PairItem], *, budget: Budget | None = None
-    ) -> list[PairwiseResult]:
-        """A vs B per pair, asked in both orders (A first, then B first), ``samples`` times each.
-
-        Per order and dimension the samples' strict majority is the answer (no majority: tie).
-        The two orders must agree once the second is mapped back; if they do not, the judge
-        preferred a *position*, not an answer, and the verdict is a tie.
-        """
-        outcomes, _ = await self._run([self._pair_jobs(p) for p in pairs], budget)
-        return [self._pair_result(p, o) for p, o in zip(pairs, outcomes, strict=True)]
-
-    def pairwise_sync(
-        self, pairs: Sequence[PairItem], *, budget: Budget | None = None
-    ) -> list[PairwiseResult]:
-        """:meth:`pairwise` from synchronous code."""
-        return _run_sync(self.pairwise(pairs, budget=budget), self.client)
-
-    def _pair_result(self, pair: PairItem, outcomes: list[_Outcome] | None) -> PairwiseResult:
-        if outcomes is None:
-            return PairwiseResult(
-                item_id=pair.item_id,
-                rubric=self.rubric.name,
-                status="unjudged",
-                reason="the run's judge budget ran out before this pair",
-            )
-        new = [o for o in outcomes if not o.cached]
-        costs = [o.cost_usd for o in new]
-        cost = None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
-        k = self.samples
-        orders = (outcomes[:k], outcomes[k:])
-        valid = [[o.values for o in order if o.status == "ok"] for order in orders]
-        if any(len(v) * 2 <= k for v in valid):
-            bad = next(o for o in outcomes if o.status != "ok")
-            return PairwiseResult(
-                item_id=pair.item_id,
-                rubric=self.rubric.name,
-                status="error",
-                reason=bad.error,
-                calls=len(new),
-                cost_usd=cost,
-            )
-        swap = {"A": "B", "B": "A", "tie": "tie"}
-        prefs: dict[str, Any] = {}
-        disagreements = []
-        for d in self.rubric.dimension_names:
-            one = _majority([v[d] for v in valid[0]])
-            two = swap[_majority([v[d] for v in valid[1]])]
-            if one == two:
-                prefs[d] = one
-            else:
-                prefs[d] = "tie"
-                disagreements.append(d)
-        return PairwiseResult(
-            item_id=pair.item_id,
-            rubric=self.rubric.name,
-            status="ok",
-            preferences=prefs,
-            order_disagreements=tuple(disagreements),
-            calls=len(new),
-            cost_usd=cost,
-        )
-
     # -- estimates and summaries -----------------------------------------------------------------
 
     def estimate_cost(self, items: Sequence[JudgeItem]) -> CostEstimate:
@@ -661,13 +543,6 @@ class Judge:
     async def aclose(self) -> None:
         """Release the judge client's connections on the running loop."""
         await self.client.aclose()
-
-
-def _majority(votes: Sequence[str]) -> str:
-    """The strict-majority preference of one order's samples, else a tie."""
-    counts = Counter(votes)
-    best, n = counts.most_common(1)[0]
-    return best if n * 2 > len(votes) else "tie"
 
 
 def _run_sync(coro: Awaitable[Any], client: ModelClient) -> Any:
