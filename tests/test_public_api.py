@@ -12,6 +12,7 @@ PACKAGES = [
     "canaryflow.embeddings",
     "canaryflow.errors",
     "canaryflow.incidents",
+    "canaryflow.judges",
     "canaryflow.providers",
     "canaryflow.records",
     "canaryflow.reports",

@@ -46,6 +46,7 @@ __all__ = [
     "EmbedderConfig",
     "GoldenConfig",
     "JudgeConfig",
+    "JudgeReviewConfig",
     "ModelConfig",
     "Pricing",
     "ProductionConfig",
@@ -117,6 +118,21 @@ class StoreConfig(_Section):
     url: str = "sqlite:///.canaryflow/canaryflow.db"
 
 
+class JudgeReviewConfig(_Section):
+    """Which judged items go to the human review queue."""
+
+    low_score: float | None = Field(default=2.0)
+    """Queue an item whose score on any dimension is at or below this (None: off)."""
+    safety_score: float | None = Field(default=2.0)
+    """Queue an item whose score on a safety dimension is at or below this (None: off)."""
+    negative_feedback: bool = True
+    """Queue items the end user gave negative feedback on."""
+    judge_errors: bool = False
+    """Queue items the judge failed on."""
+    spot_check: float = Field(default=0.02, ge=0, le=1)
+    """Share of all other judged items queued at random (deterministic by item id)."""
+
+
 class JudgeConfig(_Section):
     """The LLM judge used by golden and production flows."""
 
@@ -127,6 +143,24 @@ class JudgeConfig(_Section):
     )
     max_concurrency: int = Field(default=8, ge=1)
     max_error_rate: float = Field(default=0.1, ge=0, le=1)
+    # -- added with canaryflow.judges (issue 9) ---------------------------------------------
+    rubric: str = "quality"
+    """The default rubric (a shipped one: quality, faithfulness, safety, or one in rubric_dir)."""
+    rubric_dir: str | None = None
+    """A directory of extra rubric YAML files (they may override shipped names)."""
+    samples: int = Field(default=1, ge=1, le=15)
+    """Judge each item k times (independent calls); median per dimension, disagreement rate."""
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    max_tokens: int = Field(default=600, ge=16)
+    mode: Literal["auto", "tool", "json_schema", "text"] = "auto"
+    """How replies are constrained: ``auto`` forces a tool on Anthropic and uses a strict
+    ``json_schema`` response format on OpenAI-compatible servers; ``text`` parses one JSON object
+    from plain text (servers with neither)."""
+    budget_calls: int | None = Field(default=None, ge=0)
+    """Most judge calls per run; the rest is marked unjudged (None: no limit)."""
+    budget_usd: float | None = Field(default=None, ge=0)
+    """Most judge spend per run in USD, from the judge model's pricing (None: no limit)."""
+    review: JudgeReviewConfig = Field(default_factory=lambda: JudgeReviewConfig())
 
 
 class EmbedderConfig(_Section):

@@ -26,6 +26,7 @@ __all__ = [
     "ItemResult",
     "Message",
     "MetricClass",
+    "ResponseFormat",
     "RunRecord",
     "RunStatus",
     "SEVERITY_BY_CLASS",
@@ -96,6 +97,20 @@ class ToolCall(_Frozen):
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
+class ResponseFormat(_Frozen):
+    """A JSON Schema the reply text must follow (OpenAI ``response_format`` ``json_schema``).
+
+    Anthropic has no equivalent on Messages; a caller wanting a schema-bound reply there forces a
+    tool instead (``CompletionRequest.tool_choice``), so the Anthropic client ignores this.
+    """
+
+    name: str
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool = True
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
 class CompletionRequest(_Frozen):
     """What to send to a model; provider-neutral."""
 
@@ -108,6 +123,10 @@ class CompletionRequest(_Frozen):
     """Stream the reply (SSE) to measure time to first token and inter-token gaps."""
     metadata: dict[str, str] = Field(default_factory=dict)
     """Free labels (probe id, item id); sent nowhere, copied onto the Completion's context."""
+    tool_choice: str | None = None
+    """Name of a tool in ``tools`` the model must call (a forced, schema-bound reply)."""
+    response_format: ResponseFormat | None = None
+    """A JSON Schema for the reply text (OpenAI-compatible servers; ignored by Anthropic)."""
 
     @property
     def system(self) -> str:
@@ -151,6 +170,13 @@ class Completion(_Frozen):
     def ok(self) -> bool:
         """True when the call produced a reply (which may still be wrong)."""
         return self.error is None and self.finish_reason != "error"
+
+    def tool_input(self, name: str) -> dict[str, Any] | None:
+        """The arguments of the first call to tool ``name`` (a forced tool's reply), or None."""
+        for call in self.tool_calls:
+            if call.name == name:
+                return call.arguments
+        return None
 
 
 class CheckResult(_Frozen):

@@ -96,6 +96,8 @@ class AnthropicClient(ModelClient):
                 {"name": t.name, "description": t.description, "input_schema": t.parameters}
                 for t in request.tools
             ]
+            if request.tool_choice:
+                kwargs["tool_choice"] = {"type": "tool", "name": request.tool_choice}
         return kwargs
 
     async def _call(self, request: CompletionRequest, stream: bool) -> Completion:

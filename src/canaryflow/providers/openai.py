@@ -99,6 +99,17 @@ class OpenAIClient(ModelClient):
                 }
                 for t in request.tools
             ]
+            if request.tool_choice:
+                kwargs["tool_choice"] = {
+                    "type": "function",
+                    "function": {"name": request.tool_choice},
+                }
+        if request.response_format is not None:
+            fmt = request.response_format
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": fmt.name, "schema": fmt.schema_, "strict": fmt.strict},
+            }
         return kwargs
 
     async def _call(self, request: CompletionRequest, stream: bool) -> Completion:

@@ -46,6 +46,15 @@ class SimRequest:
     temperature: float
     tools: tuple[dict, ...] = ()
     """Provider-neutral tool specs: ``{"name", "description", "parameters"}``."""
+    tool_choice: str | None = None
+    """The tool the caller forces (Anthropic ``{"type": "tool"}``, OpenAI ``function``)."""
+    response_format: dict | None = None
+    """OpenAI ``response_format`` as sent (``{"type": "json_schema", "json_schema": ...}``)."""
+    seed: int = 0
+    """The simulator's seed (set by the core before the rules run)."""
+    occurrence: int = 0
+    """How many identical requests came before this one (set by the core): lets a rule give
+    independent draws to repeated identical calls, as a sampling model would."""
 
     @property
     def prompt(self) -> str:
@@ -71,6 +80,8 @@ class SimAnswer:
     """The correct behaviour is to refuse."""
     tag: str = ""
     """The rule family name."""
+    faults: tuple[tuple[str, SimAnswer], ...] = ()
+    """Named broken variants of this answer (``judge_faults`` scenario): kind -> answer."""
 
 
 Rule = Callable[[SimRequest], SimAnswer | None]

@@ -9,6 +9,7 @@ concurrent requests arrive in.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -46,6 +47,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     },
     "malformed_output": {"rate": 0.5, "kinds": "invalid_json,missing_fields"},
     "silent_update": {},
+    "judge_faults": {"rate": 1.0, "kinds": "malformed,truncated,out_of_range,missing_dimension"},
 }
 """Scenario names and their parameters with defaults (unknown names or params are rejected).
 
@@ -59,6 +61,9 @@ SCENARIOS: dict[str, dict[str, Any]] = {
   ``timeout_sleep_s`` how long a "timeout" stalls; ``fail_first`` (int) fails exactly the first N
   occurrences of each identical request instead of drawing by ``rate``.
 - ``malformed_output.rate`` / ``kinds`` (invalid_json, missing_fields).
+- ``judge_faults.rate`` / ``kinds``: share of *judge* replies (``simulator/judge_rules.py``)
+  replaced by a broken verdict: ``malformed`` (not JSON), ``truncated`` (cut off, finish
+  ``length``), ``out_of_range`` (a score outside the scale), ``missing_dimension``.
 - ``silent_update``: every reply uses its first alternative wording and the OpenAI
   ``system_fingerprint`` changes; the returned model name does not.
 """
@@ -166,7 +171,7 @@ class SimulatorCore:
             )
         merged = {**defaults, **params}
         if "kinds" in merged:
-            _kinds(merged["kinds"])
+            (_judge_fault_kinds if name == "judge_faults" else _kinds)(merged["kinds"])
         for key in ("rate",):
             if key in merged and not 0.0 <= float(merged[key]) <= 1.0:
                 raise ScenarioError(f"{name}.{key} must be in [0, 1], got {merged[key]!r}")
@@ -249,7 +254,20 @@ class SimulatorCore:
             ]
             self.count("malformed")
 
-        ans = answer(req)
+        ans = answer(dataclasses.replace(req, seed=seed, occurrence=occurrence))
+        if (
+            scenario == "judge_faults"
+            and ans.faults
+            and draw(seed, "judge-fault", key, occurrence) < float(params["rate"])
+        ):
+            wanted = [k for k in _judge_fault_kinds(params["kinds"])]
+            faults = [(k, a) for k, a in ans.faults if k in wanted]
+            if faults:
+                kind, ans = faults[
+                    int(draw(seed, "judge-fault-kind", key, occurrence) * len(faults))
+                ]
+                plan.malformed_kind = kind
+                self.count("judge_faults")
         plan.tag = ans.tag
         refuse = ans.refusal or (
             scenario == "refusal_spike"
@@ -283,6 +301,8 @@ class SimulatorCore:
                 tokens = split_tokens(plan.text)
             plan.output_tokens = len(tokens)
             plan.chunks = tokens
+            if plan.malformed_kind == "truncated":
+                plan.finish = "length"
         return plan
 
     def _fails(self, params: dict[str, Any], seed: int, key: str, occurrence: int) -> bool:
@@ -355,6 +375,18 @@ def _kinds(value: Any) -> list[str]:
     bad = [k for k in kinds if k not in known]
     if bad or not kinds:
         raise ScenarioError(f"unknown kinds {bad or value!r}; known: {sorted(known)}")
+    return kinds
+
+
+JUDGE_FAULT_KINDS = ("malformed", "truncated", "out_of_range", "missing_dimension")
+
+
+def _judge_fault_kinds(value: Any) -> list[str]:
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    kinds = [str(k).strip() for k in items if str(k).strip()]
+    bad = [k for k in kinds if k not in JUDGE_FAULT_KINDS]
+    if bad or not kinds:
+        raise ScenarioError(f"unknown kinds {bad or value!r}; known: {list(JUDGE_FAULT_KINDS)}")
     return kinds
 
 

@@ -31,7 +31,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from canaryflow.config import SimulatorConfig
-from canaryflow.simulator import builtin_rules  # noqa: F401  (registers the generic rules)
+from canaryflow.simulator import (
+    builtin_rules,  # noqa: F401  (registers the generic rules)
+    judge_rules,  # noqa: F401  (registers the rubric judge)
+)
 from canaryflow.simulator.embeddings import hash_embed
 from canaryflow.simulator.scenarios import ScenarioError, SimulatorCore, count_tokens
 from canaryflow.simulator.wire import (

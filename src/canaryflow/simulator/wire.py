@@ -82,6 +82,7 @@ def anthropic_request(body: dict[str, Any]) -> SimRequest:
         }
         for t in body.get("tools") or ()
     )
+    choice = body.get("tool_choice")
     return SimRequest(
         system=_text_of(body.get("system")),
         messages=messages,
@@ -89,6 +90,7 @@ def anthropic_request(body: dict[str, Any]) -> SimRequest:
         max_tokens=as_int(body.get("max_tokens"), 4096),
         temperature=float(body.get("temperature") or 0.0),
         tools=tools,
+        tool_choice=choice.get("name") if isinstance(choice, dict) else None,
     )
 
 
@@ -112,6 +114,9 @@ def openai_request(body: dict[str, Any]) -> SimRequest:
         }
         for t in body.get("tools") or ()
     )
+    choice = body.get("tool_choice")
+    forced = (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
+    fmt = body.get("response_format")
     return SimRequest(
         system="\n\n".join(system),
         messages=tuple(messages),
@@ -119,6 +124,8 @@ def openai_request(body: dict[str, Any]) -> SimRequest:
         max_tokens=as_int(body.get("max_completion_tokens", body.get("max_tokens")), 4096),
         temperature=float(body.get("temperature") or 0.0),
         tools=tools,
+        tool_choice=forced,
+        response_format=fmt if isinstance(fmt, dict) else None,
     )
 
 

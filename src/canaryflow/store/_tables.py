@@ -38,6 +38,8 @@ __all__ = [
     "chart_points",
     "incidents",
     "item_results",
+    "judge_cache",
+    "judge_labels",
     "metadata",
     "review_items",
     "runs",
@@ -48,7 +50,7 @@ __all__ = [
 VERSION_TABLE = "schema_version"
 """Alembic's version table, under the name the design gives it."""
 
-HEAD_REVISION = "0004_incidents"
+HEAD_REVISION = "0005_judge"
 """The newest migration; ``Store.open`` upgrades every database to it."""
 
 OPEN_STATES = ("open", "acknowledged")
@@ -291,4 +293,46 @@ review_items = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     UniqueConstraint("source", "item_id"),
     Index("ix_review_items_status", "status"),
+)
+
+# ------------------------------------------------------------------ judge (branch judge, 0003)
+
+judge_cache = Table(
+    "judge_cache",
+    metadata,
+    # sha256 of (rubric name+version+content, judge model + parameters, prompt version, input,
+    # output, reference, context, repeat index): a rerun finds its verdicts, repeats do not.
+    Column("cache_key", String(64), primary_key=True),
+    Column("rubric", String(100), nullable=False),
+    Column("rubric_version", Integer, nullable=False),
+    Column("judge_model", String(200), nullable=False),
+    Column("repeat", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("scores", JSON, nullable=False),
+    Column("reasoning", Text, nullable=False),
+    Column("error", Text),
+    Column("error_kind", String(32)),
+    Column("retryable", Boolean, nullable=False),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("cost_usd", Float),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_judge_cache_rubric", "rubric", "rubric_version"),
+)
+
+judge_labels = Table(
+    "judge_labels",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(500), nullable=False),
+    Column("item_id", String(300), nullable=False),
+    Column("rubric", String(100), nullable=False),
+    Column("rubric_version", Integer, nullable=False),
+    Column("labeller", String(200), nullable=False),
+    Column("human_scores", JSON, nullable=False),
+    Column("judge_scores", JSON, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("source", "item_id", "rubric", "labeller"),
+    Index("ix_judge_labels_rubric", "rubric"),
 )
