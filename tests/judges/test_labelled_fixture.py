@@ -22,7 +22,10 @@ def test_agreement_on_the_labelled_fixture(tmp_path: Path, make_judge) -> None:
     assert len(rows) == 24
     cfg = tmp_path / "canaryflow.toml"
     url = f"sqlite:///{tmp_path}/cf.db"
-    cfg.write_text(f'[store]\nurl = "{url}"\n', encoding="utf-8")
+    cfg.write_text(
+        f'[store]\nurl = "{url}"\n[models.bot]\nprovider = "simulator"\nmodel = "m"\n',
+        encoding="utf-8",
+    )
     items = [
         JudgeItem(
             item_id=r["item_id"],

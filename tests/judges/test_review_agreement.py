@@ -71,7 +71,11 @@ def test_spot_check_share_is_deterministic_and_close_to_the_setting() -> None:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     cfg = tmp_path / "canaryflow.toml"
-    cfg.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/cf.db"\n', encoding="utf-8")
+    cfg.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path}/cf.db"\n'
+        '[models.bot]\nprovider = "simulator"\nmodel = "m"\n',
+        encoding="utf-8",
+    )
     return cfg
 
 
