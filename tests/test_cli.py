@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from canaryflow.cli import app
@@ -100,3 +101,34 @@ def test_missing_api_key_is_one_line_naming_the_variable(tmp_path: Path, monkeyp
         assert result.exit_code == 2, result.output
         assert "MY_ANTHROPIC_KEY" in result.output
         assert "Traceback" not in result.output
+
+
+def test_a_crash_is_exit_4_in_one_line_never_the_incident_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defect 10: an uncaught crash exited 1, the incident code, so CI could not tell them apart."""
+    import canaryflow.runs
+
+    def boom(*_: object, **__: object) -> None:
+        raise RuntimeError("disk on fire\nsecond line of detail")
+
+    monkeypatch.setattr(canaryflow.runs, "open_workspace", boom)
+    cfg = str(ROOT / "canaryflow.toml")
+    result = runner.invoke(app, ["baseline", "list", "-c", cfg])
+    assert result.exit_code == 4
+    assert "internal error RuntimeError: disk on fire" in result.output
+    assert "Traceback" not in result.output and "second line" not in result.output
+    debug = runner.invoke(app, ["--debug", "baseline", "list", "-c", cfg])
+    assert debug.exit_code == 4 and "Traceback" in debug.output
+
+
+def test_an_unreachable_store_is_exit_4(tmp_path: Path) -> None:
+    cfg = tmp_path / "canaryflow.toml"
+    cfg.write_text(
+        '[store]\nurl = "postgresql+psycopg://nobody:secret@127.0.0.1:9/none"\n'
+        '[models.bot]\nprovider = "simulator"\nmodel = "m"\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["baseline", "list", "-c", str(cfg)])
+    assert result.exit_code == 4, result.output
+    assert "secret" not in result.output

@@ -1,17 +1,19 @@
-"""``canaryflow run canary`` exit codes: 0 healthy or warm-up, 1 incident, 2 bad configuration.
+"""``canaryflow run canary`` exit codes (0 healthy or warm-up, 1 incident, 2 bad configuration,
+4 internal error) and a user's own project directory run from anywhere.
 
-The CLI loads ``<config dir>/flows/canary.py`` as Prefect does, so the temp project gets a copy of
-flows/; the flow runs on the session's Prefect test server against the bundled simulator.
+The flows come from the installed package; the flow runs on the session's Prefect test server
+against the bundled simulator.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from canary_env import T0, copy_flows, write_config
+from canary_env import PROBES, T0, write_config
 from typer.testing import CliRunner
 
 from canaryflow.cli import app
@@ -34,7 +36,6 @@ def _run(path: Path, as_of: str) -> object:
 def test_run_canary_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREFECT_LOGGING_LEVEL", "WARNING")  # the CLI sets it; restore after
     path = write_config(tmp_path, seed=SEED, warmup_runs=12)
-    copy_flows(tmp_path)
 
     # 0: a warm-up run.
     result = _run(path, (T0 - timedelta(hours=1)).isoformat())
@@ -67,3 +68,40 @@ def test_run_canary_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     result = _run(bad / "canaryflow.toml", T0.isoformat())
     assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
     assert "warmup_runs" in result.output and "at least 12" in result.output  # type: ignore[attr-defined]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_users_project_holds_only_their_files_and_runs_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defect 12: relative paths resolved against the cwd (a new empty store elsewhere) and
+    `run canary` needed flows/ next to the config."""
+    monkeypatch.setenv("PREFECT_LOGGING_LEVEL", "WARNING")
+    project = tmp_path / "my-llm-app"
+    (project / "probes").mkdir(parents=True)
+    shutil.copy(PROBES / "dates_eu.yaml", project / "probes" / "dates_eu.yaml")
+    (project / "canaryflow.toml").write_text(
+        '[store]\nurl = "sqlite:///.canaryflow/cf.db"\n'
+        '[models.bot]\nprovider = "simulator"\nmodel = "claude-sim-1"\n'
+        "[simulator]\nseed = 7455\n"
+        '[canary]\nprobes_dir = "probes"\n'
+        '[reports]\ndir = "reports"\n'
+        '[sinks.file]\ndir = "reports/incidents"\n',
+        encoding="utf-8",
+    )
+    elsewhere = tmp_path / "somewhere-else"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = runner.invoke(
+        app, ["run", "canary", "-c", str(project / "canaryflow.toml"), "--as-of", T0.isoformat()]
+    )
+    assert result.exit_code == 0, result.output
+    assert (project / ".canaryflow" / "cf.db").exists()
+    assert list((project / "reports" / "canary").glob("*.md"))
+    assert sorted(p.name for p in project.iterdir()) == [
+        ".canaryflow",
+        "canaryflow.toml",
+        "probes",
+        "reports",
+    ]
+    assert list(elsewhere.iterdir()) == [], "nothing may be written in the current directory"
