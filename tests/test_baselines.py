@@ -14,10 +14,10 @@ from canaryflow.baselines import (
     build_baseline,
     incident_promoter,
     promote,
-    promote_incident,
     render_baseline,
     reset,
     select_runs,
+    warmup_runs,
 )
 from canaryflow.errors import CanaryflowError
 from canaryflow.records import Incident, ItemResult, RunRecord
@@ -264,23 +264,21 @@ def test_promote_converts_numpy_values(store: Store) -> None:
     assert store.active_baseline("golden", "m1", "s", "latency").stats["q"] == [1, 2]
 
 
-def test_accepted_change_promotes_the_incident_runs_for_its_subject(store: Store) -> None:
+def test_accepted_change_rebuilds_from_runs_since_the_change(store: Store) -> None:
     add_run(store, "r1", 1)
+    promote(store, flow="golden", model="m1", reason="warm-up", stats_fn=pass_rate_stats)
     add_run(store, "new1", 2, passed=(False, True, True, True))
     add_run(store, "new2", 3, passed=(False, True, True, True))
     inc = open_incident(store, "INC-1", ["new1", "new2"])
-    open_incident(store, "INC-2", ["new2"], subject="json")  # another open incident
-    # Runs of other open incidents stay out even on the accepted-change path.
-    partial = promote_incident(store, inc, stats_fn=pass_rate_stats)
-    assert partial.run_ids == ("new1",)
-    assert partial.excluded == {"new2": "contributed to an open incident"}
-    store.save_incident(store.get_incident("INC-2").model_copy(update={"state": "resolved"}))
-    result = incident_promoter(store, pass_rate_stats)(inc)
-    assert result.run_ids == ("new1", "new2")
-    assert [(b.subject, b.baseline_version, b.reason) for b in result.baselines] == [
-        ("dates_eu", 2, "accepted change (INC-1)")
-    ]
-    assert store.active_baseline("golden", "m1", "json", "pass_rate") is None
+    inc = inc.model_copy(update={"opened_at": T0 + timedelta(hours=2)})  # no alert: opened_at
+    note = incident_promoter(store, note="intended")(inc)
+    assert "built from runs since" in note
+    # Every subject of the model is retired: one meaning of an accepted change.
+    assert store.list_baselines("golden", "m1") == []
+    store.save_incident(inc.model_copy(update={"state": "resolved"}))
+    sel = warmup_runs(store, "golden", "m1", need=10)
+    # The warm-up counts the runs since the change (the incident's own), not the old ones.
+    assert [r.run_id for r in sel.runs] == ["new1", "new2"]
 
 
 def test_reset_deactivates_and_keeps_history(store: Store) -> None:
