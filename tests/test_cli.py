@@ -132,3 +132,22 @@ def test_an_unreachable_store_is_exit_4(tmp_path: Path) -> None:
     result = runner.invoke(app, ["baseline", "list", "-c", str(cfg)])
     assert result.exit_code == 4, result.output
     assert "secret" not in result.output
+
+
+def test_committed_prefect_yaml_is_generated_from_the_registry() -> None:
+    """prefect.yaml follows the flow registry and [schedules]; its names never replace serve's."""
+    import yaml
+
+    from canaryflow.cli._runs import deployments_yaml
+    from canaryflow.config import load_config
+    from canaryflow.flows import flow_entries
+
+    cfg = load_config(ROOT / "canaryflow.toml")
+    assert (ROOT / "prefect.yaml").read_text(encoding="utf-8") == deployments_yaml(cfg)
+    doc = yaml.safe_load(deployments_yaml(cfg))
+    names = {d["name"] for d in doc["deployments"]}
+    serve_names = {e.deployment for e in flow_entries().values()}
+    assert names == {f"{n}-pool" for n in serve_names} and not names & serve_names
+    for d in doc["deployments"]:
+        assert d["entrypoint"].startswith("canaryflow.flows.")
+        assert d["parameters"]["config_path"] == "{{ $PWD }}/canaryflow.toml"
