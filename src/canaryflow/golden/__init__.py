@@ -1,0 +1,20 @@
+"""Golden sets: the format, the loader, the item runner and the paired comparison engine.
+
+The calls, in the order a flow makes them::
+
+    suite = load_golden_sets("golden_sets")          # GoldenSuite(sets, errors); never raises
+    suite.raise_for_errors()                         # or report suite.errors and go on
+    results = run_golden_set(gset, model_key, model_cfg, simulator, run_id=..., as_of=...)
+    #   -> list[ItemResult], one per (item, repetition); checks, output, latency, tokens, cost,
+    #      and in ``extra`` what a judge needs (set, category, input, expected, context, facts)
+    outcomes = collapse(results, judge=judge_scores)  # one ItemOutcome per item (the unit)
+    cmp = compare(baseline_outcomes, current_outcomes, sets={name: header, ...}, rng=rng)
+    #   -> Comparison: per set and per category McNemar / Wilcoxon + bootstrap CI, BH across
+    #      them, a verdict (pass / regression / inconclusive) with its reason, flipped items
+    report = comparison_report(cmp, title=..., run=...)   # a canaryflow.reports.Report
+    paths = write_comparison(cmp, "reports", ...)     # Markdown, JSON, JUnit, PNG, step summary
+    md = render_comparison_markdown(cmp, budget=60_000, full_report_url=...)
+
+Judge scores are plain inputs to :func:`collapse`: ``{(item_id, attempt): {dimension: score |
+None}}`` where None is an unjudged or unparseable reply (counted as a judge error, never a score).
+"""
