@@ -18,3 +18,71 @@ The calls, in the order a flow makes them::
 Judge scores are plain inputs to :func:`collapse`: ``{(item_id, attempt): {dimension: score |
 None}}`` where None is an unjudged or unparseable reply (counted as a judge error, never a score).
 """
+
+from canaryflow.golden._compare import (
+    COMPARISON_VERSION,
+    CompareSettings,
+    Comparison,
+    Flip,
+    GroupResult,
+    SetSummary,
+    compare,
+)
+from canaryflow.golden._format import (
+    GoldenItem,
+    GoldenModelOverride,
+    GoldenPrompt,
+    GoldenSetHeader,
+    build_request,
+    render_template,
+)
+from canaryflow.golden._load import (
+    GOLDEN_ITEM_SCHEMA_PATH,
+    GOLDEN_SET_SCHEMA_PATH,
+    GoldenSet,
+    GoldenSuite,
+    golden_item_json_schema,
+    golden_set_json_schema,
+    load_golden_set,
+    load_golden_sets,
+    render_golden_schemas,
+)
+from canaryflow.golden._outcomes import ItemOutcome, JudgeScores, collapse
+from canaryflow.golden._runner import (
+    golden_item_id,
+    run_golden_set,
+    run_golden_set_async,
+    to_golden_item,
+)
+
+__all__ = [
+    "COMPARISON_VERSION",
+    "CompareSettings",
+    "Comparison",
+    "Flip",
+    "GOLDEN_ITEM_SCHEMA_PATH",
+    "GOLDEN_SET_SCHEMA_PATH",
+    "GoldenItem",
+    "GoldenModelOverride",
+    "GoldenPrompt",
+    "GoldenSet",
+    "GoldenSetHeader",
+    "GoldenSuite",
+    "GroupResult",
+    "ItemOutcome",
+    "JudgeScores",
+    "SetSummary",
+    "build_request",
+    "collapse",
+    "compare",
+    "golden_item_id",
+    "golden_item_json_schema",
+    "golden_set_json_schema",
+    "load_golden_set",
+    "load_golden_sets",
+    "render_golden_schemas",
+    "render_template",
+    "run_golden_set",
+    "run_golden_set_async",
+    "to_golden_item",
+]

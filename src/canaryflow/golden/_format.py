@@ -68,7 +68,9 @@ def _check_template(source: str) -> str:
     try:
         template_env().parse(source)
     except TemplateSyntaxError as exc:
-        raise ValueError(f"invalid template (line {exc.lineno} of the text): {exc.message}") from None
+        raise ValueError(
+            f"invalid template (line {exc.lineno} of the text): {exc.message}"
+        ) from None
     return source
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +119,9 @@ def _header(path: Path) -> tuple[GoldenSetHeader | None, list[DataError]]:
         kind = type(doc.data).__name__
         return None, [
             *errors,
-            DataError(file, doc.line_of(()), None, f"expected a mapping (the set header), got {kind}"),
+            DataError(
+                file, doc.line_of(()), None, f"expected a mapping (the set header), got {kind}"
+            ),
         ]
     try:
         return GoldenSetHeader.model_validate(doc.data), errors
@@ -147,7 +149,9 @@ def _items(
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
-            errors.append(DataError(file, line_no, None, f"invalid JSON: {exc.msg} (column {exc.colno})"))
+            errors.append(
+                DataError(file, line_no, None, f"invalid JSON: {exc.msg} (column {exc.colno})")
+            )
             continue
         if not isinstance(data, dict):
             errors.append(
@@ -163,7 +167,10 @@ def _items(
         if item.id in first_seen:
             errors.append(
                 DataError(
-                    file, line_no, "id", f"duplicate item id {item.id!r} (first at line {first_seen[item.id]})"
+                    file,
+                    line_no,
+                    "id",
+                    f"duplicate item id {item.id!r} (first at line {first_seen[item.id]})",
                 )
             )
             continue
@@ -174,7 +181,8 @@ def _items(
                     file,
                     line_no,
                     "inputs",
-                    f"the prompt template uses {', '.join(map(repr, missing))}, not given by this item",
+                    f"the prompt template uses {', '.join(map(repr, missing))}, "
+                    "not given by this item",
                 )
             )
             continue
@@ -182,7 +190,9 @@ def _items(
             try:
                 build_request(header, item, set_name=name)
             except (UndefinedError, TemplateError) as exc:
-                errors.append(DataError(file, line_no, "inputs", f"cannot render the prompt: {exc}"))
+                errors.append(
+                    DataError(file, line_no, "inputs", f"cannot render the prompt: {exc}")
+                )
                 continue
         first_seen[item.id] = line_no
         items.append(item.located(file, line_no))
@@ -218,7 +228,12 @@ def _headers(source: str | Path | Iterable[str | Path]) -> tuple[list[Path], lis
             for orphan in sorted(path.glob("*.jsonl")):
                 if not any(h.stem == orphan.stem for h in headers):
                     errors.append(
-                        DataError(str(orphan), None, None, f"items without a header: add {orphan.stem}.yaml")
+                        DataError(
+                            str(orphan),
+                            None,
+                            None,
+                            f"items without a header: add {orphan.stem}.yaml",
+                        )
                     )
             found.extend(headers)
         elif path.suffix == ".jsonl" and path.with_suffix(".yaml").exists():

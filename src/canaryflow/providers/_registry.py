@@ -9,8 +9,8 @@ never replaced by the simulator: the factory is chosen by ``cfg.provider`` alone
 from __future__ import annotations
 
 import atexit
-import json
 import importlib
+import json
 import threading
 from collections.abc import Callable
 from typing import Any

@@ -199,7 +199,10 @@ def support(req: SimRequest) -> SimAnswer | None:
         "the right steps?",
     )
     text = f"Hi {name}, thanks for reaching out. {procedure} Let me know if anything else comes up."
-    alt = f"Hello {name}, thank you for contacting Nimbus Cloud support. {procedure} Happy to help further."
+    alt = (
+        f"Hello {name}, thank you for contacting Nimbus Cloud support. {procedure} "
+        "Happy to help further."
+    )
     return SimAnswer(
         text=text,
         alternatives=(alt,),
