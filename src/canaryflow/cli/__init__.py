@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from canaryflow.cli import _config, _runs, _state  # noqa: F401  (register the commands)
+from canaryflow.cli import _config, _golden, _runs, _state  # noqa: F401  (register the commands)
 from canaryflow.cli._app import app
 
 __all__ = ["app", "main"]

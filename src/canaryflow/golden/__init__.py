@@ -48,6 +48,18 @@ from canaryflow.golden._load import (
     render_golden_schemas,
 )
 from canaryflow.golden._outcomes import ItemOutcome, JudgeScores, collapse
+from canaryflow.golden._report import (
+    COMPARISON_SCHEMA_PATH,
+    STICKY_MARKER,
+    ComparisonPaths,
+    comparison_json_schema,
+    comparison_report,
+    plot_comparison,
+    render_comparison_json,
+    render_comparison_markdown,
+    write_comparison,
+    write_comparison_schema,
+)
 from canaryflow.golden._runner import (
     golden_item_id,
     run_golden_set,
@@ -56,9 +68,11 @@ from canaryflow.golden._runner import (
 )
 
 __all__ = [
+    "COMPARISON_SCHEMA_PATH",
     "COMPARISON_VERSION",
     "CompareSettings",
     "Comparison",
+    "ComparisonPaths",
     "Flip",
     "GOLDEN_ITEM_SCHEMA_PATH",
     "GOLDEN_SET_SCHEMA_PATH",
@@ -71,18 +85,26 @@ __all__ = [
     "GroupResult",
     "ItemOutcome",
     "JudgeScores",
+    "STICKY_MARKER",
     "SetSummary",
     "build_request",
     "collapse",
     "compare",
+    "comparison_json_schema",
+    "comparison_report",
     "golden_item_id",
     "golden_item_json_schema",
     "golden_set_json_schema",
     "load_golden_set",
     "load_golden_sets",
+    "plot_comparison",
+    "render_comparison_json",
+    "render_comparison_markdown",
     "render_golden_schemas",
     "render_template",
     "run_golden_set",
     "run_golden_set_async",
     "to_golden_item",
+    "write_comparison",
+    "write_comparison_schema",
 ]
