@@ -72,6 +72,9 @@ class CompareSettings(_Frozen):
     """Baseline items whose repetitions disagree above this share: an unreliable baseline."""
     resamples: int = Field(default=2000, ge=100)
     """Bootstrap resamples per test."""
+    min_score_items: int = Field(default=10, ge=2)
+    """Fewest paired items a score test is made on (the Wilcoxon normal approximation, with
+    tie correction, needs about 10; smaller categories are reported untested)."""
 
 
 class GroupResult(_Frozen):
@@ -198,9 +201,10 @@ def _test(
 ) -> GroupResult:
     n = len(x)
     base = {"set": set_name, "category": category, "metric": metric, "n": n}
-    if n < 2:
-        return GroupResult(**base, verdict="inconclusive", reason=f"too few items ({n}) to test")
     binary = metric == "pass_rate"
+    need = 2 if binary else settings.min_score_items
+    if n < need:
+        return GroupResult(**base, verdict="inconclusive", reason=f"too few items ({n}) to test")
     v = paired_verdict(
         x,
         y,
@@ -209,6 +213,7 @@ def _test(
         min_effect=settings.min_effect if binary else settings.score_min_effect,
         alpha=settings.alpha,
         resamples=settings.resamples,
+        wilcoxon_method="approx",
     )
     return GroupResult(
         **base,
