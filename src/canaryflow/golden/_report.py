@@ -88,8 +88,19 @@ def _rows(groups: Sequence[GroupResult]) -> list[GroupResult]:
     )
 
 
+def _redacted_once(f: Flip, memo: dict[int, Flip]) -> Flip:
+    """Redaction is the costly step of a render (regexes over every field): do it once per
+    flip, and only for the flips a render shows."""
+    key = id(f)
+    if key not in memo:
+        memo[key] = _redacted(f)
+    return memo[key]
+
+
 def _context(
     cmp: Comparison,
+    flips_by_set: dict[str, list[Flip]],
+    memo: dict[int, Flip],
     *,
     max_flips: int,
     max_rows: int,
@@ -104,13 +115,13 @@ def _context(
     sets = []
     for summary in cmp.sets[:max_sets]:
         rows = _rows([g for g in cmp.groups if g.set == summary.name])
-        flips = [f for f in cmp.flips if f.set == summary.name]
+        flips = flips_by_set.get(summary.name, [])
         sets.append(
             {
                 "summary": summary,
                 "rows": rows[:max_rows],
                 "rows_hidden": max(0, len(rows) - max_rows),
-                "flips": [_redacted(f) for f in flips[:max_flips]],
+                "flips": [_redacted_once(f, memo) for f in flips[:max_flips]],
                 "flips_hidden": max(0, len(flips) - max_flips) if max_flips else 0,
                 "n_flips": len(flips),
                 "n_regressions": sum(f.direction == "regression" for f in flips),
@@ -164,25 +175,48 @@ def render_comparison_markdown(
     """
     title = title or f"Golden sets: {cmp.candidate} vs {cmp.baseline}"
     common = {"title": title, "chart": chart, "full_link": full_link, "json_name": json_name}
-    most_flips = max((sum(f.set == s.name for f in cmp.flips) for s in cmp.sets), default=0)
+    by_set: dict[str, list[Flip]] = {}
+    memo: dict[int, Flip] = {}
+    for f in cmp.flips:
+        by_set.setdefault(f.set, []).append(f)
+    most_flips = max((len(v) for v in by_set.values()), default=0)
     most_rows = max((sum(g.set == s.name for g in cmp.groups) for s in cmp.sets), default=0)
-    text = ""
-    for max_rows in _limits(most_rows):
-        for max_flips in _limits(most_flips) if max_rows == most_rows else [0]:
-            truncated = max_flips < most_flips or max_rows < most_rows
-            ctx = _context(
-                cmp, max_flips=max_flips, max_rows=max_rows, max_sets=len(cmp.sets),
-                truncated=truncated, marker=marker, **common,
-            )  # fmt: skip
-            text = render_template("compare.md.j2", **ctx)
+
+    def render(max_flips: int, max_rows: int, max_sets: int) -> str:
+        truncated = max_flips < most_flips or max_rows < most_rows or max_sets < len(cmp.sets)
+        ctx = _context(
+            cmp, by_set, memo, max_flips=max_flips, max_rows=max_rows, max_sets=max_sets,
+            truncated=truncated, marker=marker, **common,
+        )  # fmt: skip
+        return render_template("compare.md.j2", **ctx)
+
+    n_sets = len(cmp.sets)
+    bare = render(0, most_rows, n_sets)
+    if most_flips and len(bare) <= budget:
+        # Flipped items dominate the size and cost about the same each: measure a few, render
+        # all if they fit, else as many as the estimate allows, stepping down until it fits.
+        few = min(most_flips, 10)
+        shown = sum(min(few, len(v)) for v in by_set.values())
+        per_flip = max(1.0, (len(render(few, most_rows, n_sets)) - len(bare)) / shown)
+        if len(bare) + per_flip * len(cmp.flips) <= budget * 1.1:
+            text = render(most_flips, most_rows, n_sets)
             if len(text) <= budget:
                 return text
-    for max_sets in _limits(len(cmp.sets)):
-        ctx = _context(
-            cmp, max_flips=0, max_rows=0, max_sets=max_sets, truncated=True, marker=marker,
-            **common,
-        )  # fmt: skip
-        text = render_template("compare.md.j2", **ctx)
+        k = min(most_flips - 1, int((budget - len(bare)) / per_flip / len(by_set)))
+        while k > 0:
+            text = render(k, most_rows, n_sets)
+            if len(text) <= budget:
+                return text
+            k = int(k * 0.9)
+        return bare
+    if len(bare) <= budget:
+        return bare
+    for max_rows in _limits(most_rows):
+        text = render(0, max_rows, n_sets)
+        if len(text) <= budget:
+            return text
+    for max_sets in _limits(n_sets):
+        text = render(0, 0, max_sets)
         if len(text) <= budget:
             return text
     note = "\n\n*Report truncated to fit; see the full report.*\n"
