@@ -151,3 +151,18 @@ def test_write_comparison_files_junit_png_and_step_summary(
     again = write_comparison(cmp, tmp_path / "reports")
     assert again.markdown == paths.markdown  # same stem: files replaced, not duplicated
     assert len(list((tmp_path / "reports" / "compare").glob("*.md"))) == 2
+
+
+def test_example_workflow_posts_the_sticky_comment_written_by_write_comparison() -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    flow = yaml.safe_load((root / "examples/github-actions/golden-compare.yml").read_text())
+    steps = flow["jobs"]["compare"]["steps"]
+    sticky = next(s for s in steps if "sticky-pull-request-comment" in s.get("uses", ""))
+    assert sticky["with"]["path"] == (
+        "reports/compare/${{ env.CANDIDATE }}-vs-${{ env.BASELINE }}.md"
+    )
+    compare_step = next(s for s in steps if s.get("id") == "compare")
+    assert "canaryflow compare --baseline" in compare_step["run"]
+    assert flow[True]["pull_request"]["paths"]  # "on:" parses as True in YAML 1.1
