@@ -11,7 +11,7 @@ All p-values of one comparison (sets and categories, pass rates and scores) form
 adjusted with Benjamini–Hochberg (``stats.bh_adjust``): a test is a regression when its
 adjusted one-sided p is below ``alpha``. Under no change BH controls the family-wise error, so
 the chance that an unchanged model gets a "regression" verdict is at most ``alpha``
-(checked by seeded simulation in ``tests/golden/test_acceptance.py``).
+(checked by seeded simulation in ``tests/golden/test_golden_acceptance.py``).
 
 The verdict is three-way and always says why:
 

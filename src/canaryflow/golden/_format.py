@@ -201,7 +201,7 @@ class GoldenItem(BaseModel):
         return item
 
     def variables(self) -> dict[str, Any]:
-        """The template variables of this item: ``inputs`` plus ``context`` and ``expected``."""
+        """The template variables of this item: ``context`` (when given) and ``inputs``."""
         out: dict[str, Any] = {}
         if self.context is not None:
             out["context"] = self.context
