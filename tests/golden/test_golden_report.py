@@ -166,3 +166,19 @@ def test_example_workflow_posts_the_sticky_comment_written_by_write_comparison()
     compare_step = next(s for s in steps if s.get("id") == "compare")
     assert "canaryflow compare --baseline" in compare_step["run"]
     assert flow[True]["pull_request"]["paths"]  # "on:" parses as True in YAML 1.1
+
+
+def test_comparison_report_feeds_the_shared_report_renderers() -> None:
+    from canaryflow.golden import comparison_report
+    from canaryflow.reports import render_json, render_junit, render_markdown, report_json_schema
+
+    report = comparison_report(make_comparison(), title="upgrade check")
+    assert report.verdict == "regression" and report.kind == "upgrade"
+    assert any(r.subject == "a" and r.verdict == "regression" for r in report.results)
+    assert any(r.subject == "a/cat0" for r in report.results)
+    assert report.examples and report.examples[0].before == "fine"
+    assert "jane.doe@example.com" not in report.examples[0].output  # Example redacts
+    md = render_markdown(report)
+    assert "Status: REGRESSION" in md and "<script" not in gfm(md)
+    jsonschema.validate(json.loads(render_json(report)), report_json_schema())
+    assert "<failure" in render_junit(report)
