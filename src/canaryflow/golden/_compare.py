@@ -348,7 +348,7 @@ def compare(
                     [float(bool(c.passed)) for _, c in sel],
                     settings,
                     rng,
-                )  # fmt: skip
+                )
             )
         # judge scores per dimension (items scored in both runs)
         dims = sorted({d for b, c in pairs for d in b.scores if d in c.scores}) if judge_ok else []
@@ -368,7 +368,7 @@ def compare(
                         [c.scores[dim] for _, c in sel],
                         settings,
                         rng,
-                    )  # fmt: skip
+                    )
                 )
         flips.extend(f for b, c in pairs if (f := _flip(b, c)) is not None)
         notes[name] = reasons
