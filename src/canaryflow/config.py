@@ -101,6 +101,26 @@ class ModelConfig(_Section):
     max_concurrency: int = Field(default=4, ge=1, le=256)
     stream: bool = False
     """Stream replies to measure time to first token and inter-token gaps."""
+    scenario: str | None = None
+    """``provider = "simulator"`` only: this model's simulator scenario, overriding
+    ``[simulator] scenario`` (e.g. a silently worse candidate: ``candidate_regression``)."""
+    scenario_params: dict[str, Any] = Field(default_factory=dict)
+    """Parameters of ``scenario`` (``{ rate = 0.3 }``); defaults from the simulator."""
+
+    @model_validator(mode="after")
+    def _scenario_only_for_simulator(self) -> ModelConfig:
+        if (self.scenario is not None or self.scenario_params) and self.provider != "simulator":
+            raise ValueError('scenario applies only to provider = "simulator"')
+        if self.scenario_params and self.scenario is None:
+            raise ValueError("scenario_params given without a scenario")
+        if self.scenario is not None:
+            from canaryflow.simulator.scenarios import ScenarioError, SimulatorCore
+
+            try:  # validate name and parameters exactly as the simulator will
+                SimulatorCore(scenario=self.scenario, params=self.scenario_params)
+            except ScenarioError as exc:
+                raise ValueError(str(exc)) from None
+        return self
 
     @field_validator("api_key_env")
     @classmethod

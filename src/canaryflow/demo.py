@@ -73,7 +73,11 @@ def _free_port() -> int:
 
 def demo_config(base: Config, *, port: int) -> Config:
     """The user's configuration pointed at demo-only store and report folders."""
-    sims = {k: m for k, m in base.models.items() if m.provider == "simulator"}
+    # A model with its own simulator scenario (a candidate such as support-bot-next) does not
+    # follow the demo's scenario switches, so it has no place in the story.
+    sims = {
+        k: m for k, m in base.models.items() if m.provider == "simulator" and m.scenario is None
+    }
     if not sims:
         from canaryflow.errors import ConfigError
 

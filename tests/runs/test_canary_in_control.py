@@ -46,16 +46,17 @@ def test_seven_days_on_the_baseline_scenario_open_no_incident(tmp_path: Path) ->
     took = time.perf_counter() - t0
 
     incidents = ws.store.list_incidents(flow="canary")
+    n_models = len(cfg.canary.models or cfg.models)  # the models the canary watches
     print(
-        f"in control: {monitor_runs} monitored runs x {len(cfg.models)} models after a "
+        f"in control: {monitor_runs} monitored runs x {n_models} models after a "
         f"{cfg.alerts.warmup_runs}-run warm-up: {len(incidents)} incident(s), {len(alerts)} "
         f"alert(s), {core.counts['noisy']} noisy replies, {changed} probe-level output "
         f"changes; {took:.1f} s"
     )
-    assert phases == {"warmup": 24 * len(cfg.models), "monitor": monitor_runs * len(cfg.models)}
+    assert phases == {"warmup": 24 * n_models, "monitor": monitor_runs * n_models}
     assert core.counts["noisy"] > 100  # the noise was there ...
     assert changed > 0  # ... and moved individual probes' outputs
     assert incidents == [], [i.title for i in incidents]
     assert alerts == []
     statuses = Counter(r.status for r in ws.store.list_runs("canary"))
-    assert statuses == {"completed": (24 + monitor_runs) * len(cfg.models)}
+    assert statuses == {"completed": (24 + monitor_runs) * n_models}

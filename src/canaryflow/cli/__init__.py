@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from importlib import import_module
 
-from canaryflow.cli import _config, _judge, _runs, _state  # noqa: F401  (register the commands)
+from canaryflow.cli import _config, _golden, _judge, _runs, _state  # noqa: F401  (register)
 from canaryflow.cli._app import app
 from canaryflow.flows import flow_entries
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import json
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -109,16 +110,22 @@ _SIMULATORS: dict[str, Any] = {}
 _SIM_LOCK = threading.Lock()
 
 
-def simulator_url(config: SimulatorConfig | None = None) -> str:
-    """The base URL of this process's simulator for ``config``, starting it on first use."""
+def simulator_url(
+    config: SimulatorConfig | None = None, params: dict[str, Any] | None = None
+) -> str:
+    """The base URL of this process's simulator for ``config``, starting it on first use.
+
+    ``params`` are the initial scenario's parameters; each distinct (config, params) gets its
+    own server, so a model with its own scenario never changes what another model sees.
+    """
     config = config or SimulatorConfig()
-    ident = config.model_dump_json()
+    ident = config.model_dump_json() + json.dumps(params or {}, sort_keys=True, default=str)
     with _SIM_LOCK:
         server = _SIMULATORS.get(ident)
         if server is None:
             from canaryflow.simulator.server import SimulatorServer
 
-            server = SimulatorServer(config)
+            server = SimulatorServer(config, params=params)
             server.start()
             _SIMULATORS[ident] = server
         return server.url
@@ -136,7 +143,11 @@ def _stop_simulators() -> None:
 def _simulator(
     key: str, cfg: ModelConfig, *, simulator: SimulatorConfig | None = None, **options: Any
 ) -> ModelClient:
-    url = simulator_url(simulator)
+    if cfg.scenario is not None:  # a per-model scenario: its own simulator, same seed
+        simulator = (simulator or SimulatorConfig()).model_copy(update={"scenario": cfg.scenario})
+        url = simulator_url(simulator, cfg.scenario_params)
+    else:
+        url = simulator_url(simulator)
     if cfg.protocol == "openai":
         _require("openai", "openai")
         from canaryflow.providers.openai import OpenAIClient

@@ -76,6 +76,8 @@ class SimAnswer:
     """Other correct wordings (natural noise; ``silent_update`` uses the first)."""
     transposed: str | None = None
     """What a day/month-transposing model would answer (``date_transposition``)."""
+    degraded: str | None = None
+    """What a silently worse model would answer (``candidate_regression``); None: unaffected."""
     refusal: bool = False
     """The correct behaviour is to refuse."""
     tag: str = ""

@@ -48,6 +48,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "malformed_output": {"rate": 0.5, "kinds": "invalid_json,missing_fields"},
     "silent_update": {},
     "judge_faults": {"rate": 1.0, "kinds": "malformed,truncated,out_of_range,missing_dimension"},
+    "candidate_regression": {"rate": 0.3},
 }
 """Scenario names and their parameters with defaults (unknown names or params are rejected).
 
@@ -66,6 +67,9 @@ SCENARIOS: dict[str, dict[str, Any]] = {
   ``length``), ``out_of_range`` (a score outside the scale), ``missing_dimension``.
 - ``silent_update``: every reply uses its first alternative wording and the OpenAI
   ``system_fingerprint`` changes; the returned model name does not.
+- ``candidate_regression.rate``: a silently worse model: ``silent_update``'s wording and
+  fingerprint, and a share of prompts (chosen by a hash of seed and prompt, so the same ones on
+  every repetition) answered with the rule's ``degraded`` variant (else ``transposed``).
 """
 
 REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
@@ -207,7 +211,7 @@ class SimulatorCore:
 
     def fingerprint(self, scenario: str) -> str:
         """The OpenAI ``system_fingerprint``: changes only under ``silent_update``."""
-        variant = "updated" if scenario == "silent_update" else "base"
+        variant = "updated" if scenario in ("silent_update", "candidate_regression") else "base"
         return "fp_" + hashlib.sha256(f"{self.seed}:{variant}".encode()).hexdigest()[:10]
 
     @staticmethod
@@ -342,9 +346,17 @@ class SimulatorCore:
         occurrence: int,
     ) -> str:
         text = ans.text
-        if scenario == "silent_update":
+        if scenario in ("silent_update", "candidate_regression"):
             if ans.alternatives:
                 text = ans.alternatives[0]
+            worse = ans.degraded if ans.degraded is not None else ans.transposed
+            if (
+                scenario == "candidate_regression"
+                and worse is not None
+                and draw(seed, "degrade", req.prompt) < float(params["rate"])
+            ):
+                text = worse
+                self.count("degraded")
         elif ans.alternatives and draw(seed, "noise", key, occurrence) < self.noise:
             pick = int(draw(seed, "noise-pick", key, occurrence) * len(ans.alternatives))
             text = ans.alternatives[pick]

@@ -54,17 +54,20 @@ from canaryflow.simulator.wire import (
 __all__ = ["SimulatorServer", "load_probe_rules", "serve_forever"]
 
 _PROBE_RULES = "canaryflow.simulator.probe_rules"
+_GOLDEN_RULES = "canaryflow.simulator.golden_rules"
 
 
 def load_probe_rules() -> bool:
-    """Import the probe-specific rule module if it exists; True when it was loaded."""
-    try:
-        importlib.import_module(_PROBE_RULES)
-    except ModuleNotFoundError as exc:
-        if exc.name != _PROBE_RULES:
-            raise
-        return False
-    return True
+    """Import the probe- and golden-set rule modules if they exist; True when all loaded."""
+    loaded = True
+    for module in (_PROBE_RULES, _GOLDEN_RULES):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            loaded = False
+    return loaded
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -102,15 +102,23 @@ class WilcoxonResult:
     n_nonzero: int
 
 
-def wilcoxon_signed_rank(baseline: Any, candidate: Any) -> WilcoxonResult:
-    """Wilcoxon signed-rank test on paired scores (``scipy.stats.wilcoxon``, Pratt zeros)."""
+def wilcoxon_signed_rank(
+    baseline: Any, candidate: Any, *, method: Literal["auto", "approx"] = "auto"
+) -> WilcoxonResult:
+    """Wilcoxon signed-rank test on paired scores (``scipy.stats.wilcoxon``, Pratt zeros).
+
+    ``method="approx"`` uses the normal approximation with tie correction; with discrete 1-5
+    scores (many ties and zeros) scipy's "auto" falls back to a permutation test, which is
+    exact but costs ~0.3 s per call for small n; callers running thousands of tests (golden
+    comparisons over many categories) pass "approx" and require enough items.
+    """
     x, y = _pairs(baseline, candidate)
     d = y - x
     nz = int(np.count_nonzero(d))
     if nz == 0:
         return WilcoxonResult(0.0, 1.0, 1.0, 0)
-    two = stats.wilcoxon(d, zero_method="pratt", alternative="two-sided")
-    one = stats.wilcoxon(d, zero_method="pratt", alternative="less")
+    two = stats.wilcoxon(d, zero_method="pratt", alternative="two-sided", method=method)
+    one = stats.wilcoxon(d, zero_method="pratt", alternative="less", method=method)
     return WilcoxonResult(float(two.statistic), float(one.pvalue), float(two.pvalue), nz)
 
 
@@ -214,6 +222,7 @@ def paired_verdict(
     min_effect: float = 0.05,
     alpha: float = 0.05,
     resamples: int = 5000,
+    wilcoxon_method: Literal["auto", "approx"] = "auto",
 ) -> PairedVerdict:
     """Decide whether a candidate regressed against the baseline on the same items.
 
@@ -229,6 +238,7 @@ def paired_verdict(
         min_effect: Smallest drop that matters (absolute: 0.05 = 5 points of pass rate).
         alpha: One-sided significance level.
         resamples: Bootstrap resamples.
+        wilcoxon_method: Passed to :func:`wilcoxon_signed_rank` (scores only).
 
     Returns:
         The :class:`PairedVerdict`.
@@ -248,7 +258,7 @@ def paired_verdict(
         mc = mcnemar_exact(regressions, fixes)
         test, p, p2 = "mcnemar_exact", mc.p_regression, mc.p_two_sided
     elif kind == "score":
-        wx = wilcoxon_signed_rank(x, y)
+        wx = wilcoxon_signed_rank(x, y, method=wilcoxon_method)
         test, p, p2 = "wilcoxon", wx.p_regression, wx.p_two_sided
     else:
         raise StatsError(f"kind must be 'binary' or 'score', got {kind!r}")
