@@ -14,12 +14,13 @@ from __future__ import annotations
 from canaryflow.store._charts import ChartsMixin
 from canaryflow.store._engine import create_store_engine, migrate
 from canaryflow.store._incidents import IncidentsMixin
+from canaryflow.store._production import ProductionMixin
 from canaryflow.store._runs import RunsMixin
 
 __all__ = ["Store"]
 
 
-class Store(RunsMixin, ChartsMixin, IncidentsMixin):
+class Store(RunsMixin, ChartsMixin, IncidentsMixin, ProductionMixin):
     """The results store (SQLite by default, PostgreSQL or any SQLAlchemy URL by configuration).
 
     Open it with ``Store.open(url)``; it is a context manager that disposes its engine.
