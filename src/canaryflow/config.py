@@ -231,7 +231,7 @@ class ProductionConfig(_Section):
     columns: dict[str, str] = Field(default_factory=dict)
     """Column mapping: canaryflow field -> your column name."""
     budgets_usd: dict[str, float] = Field(default_factory=dict)
-    """Daily budgets in USD: ``total`` for all traffic, or a feature id (80 % warns, 100 % alerts)."""
+    """Daily budgets in USD: ``total`` or a feature id (80 % warns, 100 % alerts)."""
     # -- prodengine: the production engine's options (all optional, defaults in DESIGN §3) --
     format: Literal["auto", "jsonl", "csv", "parquet", "otel", "sql"] = "auto"
     """``auto``: by file suffix (``.otel.json`` is OpenTelemetry) or ``sql`` for a URL."""

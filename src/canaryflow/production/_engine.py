@@ -31,13 +31,18 @@ from canaryflow.redact import redact
 from canaryflow.store._types import ReviewItem
 
 __all__ = [
+    "Partials",
     "RunSummary",
     "Settings",
     "WindowResult",
     "backfill",
+    "chunk_partials",
+    "commit_window",
     "compute_windows",
+    "merge_partials",
     "plan",
     "process",
+    "read_watermark",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -269,7 +274,9 @@ def _with_fallback(source: ProductionSource, run: Callable[[bool], Any]) -> Any:
         return run(True)
 
 
-def merge_partials(parts: Sequence[Partials]) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], bool]:
+def merge_partials(
+    parts: Sequence[Partials],
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], bool]:
     """Merge chunk partials exactly: the same frames the single pass returns."""
     import pyarrow as pa
 
@@ -280,16 +287,18 @@ def merge_partials(parts: Sequence[Partials]) -> tuple[dict[str, pd.DataFrame], 
             con.register("parts", pa.concat_tables([p.sets[m.name] for p in parts]))
             stats[m.name] = _fetch(con, mx.merge_query(m, "parts"))
             con.unregister("parts")
-        rows = {
-            k: pa.concat_tables([p.rows[k] for p in parts]).to_pandas() for k in parts[0].rows
-        }
+        rows = {k: pa.concat_tables([p.rows[k] for p in parts]).to_pandas() for k in parts[0].rows}
         return stats, rows, any(p.lenient for p in parts)
     finally:
         con.close()
 
 
 def _single(
-    source: ProductionSource, settings: Settings, start: datetime, end: datetime, threads: int | None
+    source: ProductionSource,
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    threads: int | None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], bool]:
     def run(lenient: bool) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], bool]:
         con = connect(threads=threads)
@@ -406,8 +415,19 @@ def _assemble(
                 )
             if row["sampled"]:
                 results[w].sample.append(
-                    {k: row[k] for k in ("request_id", "feature_id", "model_id", "user_id",
-                                         "session_id", "input", "output", "finish_reason")}
+                    {
+                        k: row[k]
+                        for k in (
+                            "request_id",
+                            "feature_id",
+                            "model_id",
+                            "user_id",
+                            "session_id",
+                            "input",
+                            "output",
+                            "finish_reason",
+                        )
+                    }
                 )
     counts = quarantine["window_start"].dropna().map(_window_key).value_counts().to_dict()
     for w, res in results.items():
@@ -469,12 +489,16 @@ WindowHook = Callable[[WindowResult, Connection], None]
 (judge results); raising rolls the window back and stops the run."""
 
 
-def _budget(store: Any, source: str, res: WindowResult, settings: Settings, conn: Connection) -> None:
+def _budget(
+    store: Any, source: str, res: WindowResult, settings: Settings, conn: Connection
+) -> None:
     if not settings.budgets_usd:
         return
     day = _floor(res.start, timedelta(days=1))
     spent: dict[str, float] = {"total": 0.0}
-    for row in store.production_windows(source, start=day, end=res.start, metric_set="ops", conn=conn):
+    for row in store.production_windows(
+        source, start=day, end=res.start, metric_set="ops", conn=conn
+    ):
         cost = float(row["values"].get("cost_usd") or 0)
         spent["total"] += cost
         spent[row["feature_id"]] = spent.get(row["feature_id"], 0.0) + cost
@@ -485,8 +509,12 @@ def _budget(store: Any, source: str, res: WindowResult, settings: Settings, conn
     for key, limit in settings.budgets_usd.items():
         used = spent.get(key, 0.0) / limit if limit > 0 else 0.0
         level = "exceeded" if used >= 1 else "warning" if used >= 0.8 else "ok"
-        budget[key] = {"budget_usd": limit, "spent_usd": spent.get(key, 0.0), "used": used,
-                       "level": level}
+        budget[key] = {
+            "budget_usd": limit,
+            "spent_usd": spent.get(key, 0.0),
+            "used": used,
+            "level": level,
+        }
     res.totals["budget"] = budget
 
 

@@ -176,7 +176,8 @@ def single_query(m: MetricSet) -> str:
     """The whole metric set in one pass over ``m.relation``."""
     cols = [f"sum({e})::HUGEINT AS {k}" for k, e in m.sums.items()]
     cols += [
-        f"quantile_cont({v}, {_qlist()}) FILTER (WHERE {c}) AS q_{k}" for k, (v, c) in m.lists.items()
+        f"quantile_cont({v}, {_qlist()}) FILTER (WHERE {c}) AS q_{k}"
+        for k, (v, c) in m.lists.items()
     ]
     cols += [
         f"count(DISTINCT {v}) FILTER (WHERE {c})::HUGEINT AS d_{k}"
@@ -282,7 +283,8 @@ def _signal_values(r: dict[str, object]) -> dict[str, object]:
         "feedback_rate": _rate(r["n_feedback"], n),
         "feedback_coverage": _rate(r["d_sessions_feedback"], sessions),
         "satisfaction": _rate(
-            r["n_thumbs_up"], int(r["n_thumbs_up"]) + int(r["n_thumbs_down"])  # type: ignore[call-overload]
+            r["n_thumbs_up"],
+            int(r["n_thumbs_up"]) + int(r["n_thumbs_down"]),  # type: ignore[call-overload]
         ),
         "thumbs_up": int(r["n_thumbs_up"]),  # type: ignore[call-overload]
         "thumbs_down": int(r["n_thumbs_down"]),  # type: ignore[call-overload]

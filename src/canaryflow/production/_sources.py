@@ -34,7 +34,9 @@ __all__ = ["ProductionSource", "connect", "pricing_table"]
 _JSON_ERRORS = (duckdb.InvalidInputException, duckdb.ConversionException)
 
 
-def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    threads: int | None = None, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection in UTC, without progress bars (they garble logs)."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -91,7 +93,10 @@ class ProductionSource:
 
     @classmethod
     def from_config(
-        cls, production: ProductionConfig, config: Config | None = None, base_dir: Path | None = None
+        cls,
+        production: ProductionConfig,
+        config: Config | None = None,
+        base_dir: Path | None = None,
     ) -> ProductionSource:
         """The source of ``[production]``.
 
@@ -224,7 +229,11 @@ class ProductionSource:
                 "WHERE false"
             )
         if self.kind == "otel":
-            return _otel_raw(files, self.columns)
+            # Materialized once: the attribute maps are too costly to re-derive per reference.
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _otel_raw AS {_otel_raw(files, self.columns)}"
+            )
+            return "SELECT * FROM _otel_raw"
         return _file_reader(con, self.kind, files, RECORD_FIELDS, self.columns, lenient=lenient)
 
     def _sql_raw(self, con: duckdb.DuckDBPyConnection) -> str:
@@ -254,7 +263,9 @@ class ProductionSource:
             return self._raw_sql(con, [], False)
         present = {r[0] for r in con.execute("DESCRIBE _sql_raw").fetchall()}
         where = _lit(self.table or "query")
-        return _select_raw(RECORD_FIELDS, self.columns, present, f"{where} || ':row ' || _row", "_sql_raw")
+        return _select_raw(
+            RECORD_FIELDS, self.columns, present, f"{where} || ':row ' || _row", "_sql_raw"
+        )
 
 
 def _kind_of(source: str) -> str:
@@ -263,8 +274,13 @@ def _kind_of(source: str) -> str:
         return "sql"
     if low.endswith((".otel.json", ".otlp.json")) or "otel" in Path(low).name:
         return "otel"
-    for suffix, kind in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl"),
-                         (".parquet", "parquet"), (".csv", "csv")):
+    for suffix, kind in (
+        (".jsonl", "jsonl"),
+        (".ndjson", "jsonl"),
+        (".json", "jsonl"),
+        (".parquet", "parquet"),
+        (".csv", "csv"),
+    ):
         if low.endswith(suffix):
             return kind
     raise ConfigError(
@@ -286,8 +302,7 @@ def _select_raw(
         src = mapping.get(f.name, f.name)
         cols.append(f"{_ident(src)} AS raw_{f.name}" if src in present else f"NULL AS raw_{f.name}")
     return (
-        f"SELECT {', '.join(cols)}, {loc} AS _loc, {blank} AS _blank, false AS _bad_json "
-        f"FROM {rel}"
+        f"SELECT {', '.join(cols)}, {loc} AS _loc, {blank} AS _blank, false AS _bad_json FROM {rel}"
     )
 
 
@@ -306,9 +321,13 @@ def _file_reader(
 ) -> str:
     flist = _file_list(files)
     if kind == "parquet":
-        rel = f"read_parquet({flist}, filename = true, file_row_number = true, union_by_name = true)"
+        rel = (
+            f"read_parquet({flist}, filename = true, file_row_number = true, union_by_name = true)"
+        )
         present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()}
-        return _select_raw(fields, mapping, present, "filename || ':row ' || (file_row_number + 1)", rel)
+        return _select_raw(
+            fields, mapping, present, "filename || ':row ' || (file_row_number + 1)", rel
+        )
     if kind == "csv":
         # Line = data row + 1 for the header; each file numbered on its own.
         parts = []
@@ -316,14 +335,14 @@ def _file_reader(
             rel = f"read_csv({_lit(f)}, all_varchar = true, header = true)"
             present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()}
             numbered = f"(SELECT *, row_number() OVER () + 1 AS _line FROM {rel})"
-            parts.append(_select_raw(fields, mapping, present, f"{_lit(f + ':')} || _line", numbered))
+            parts.append(
+                _select_raw(fields, mapping, present, f"{_lit(f + ':')} || _line", numbered)
+            )
         return " UNION ALL ".join(parts)
     if kind != "jsonl":
         raise ConfigError(f"[production] format: {kind!r} is not a file format")
     if not lenient:
-        spec = ", ".join(
-            f"{_lit(mapping.get(f.name, f.name))}: {_lit(f.sql_type)}" for f in fields
-        )
+        spec = ", ".join(f"{_lit(mapping.get(f.name, f.name))}: {_lit(f.sql_type)}" for f in fields)
         rel = f"read_json({flist}, format = 'newline_delimited', columns = {{{spec}}})"
         present = {mapping.get(f.name, f.name) for f in fields}
         return _select_raw(fields, mapping, present, "NULL::VARCHAR", rel)
@@ -351,12 +370,27 @@ def _file_reader(
     return " UNION ALL ".join(parts)
 
 
+_OTEL_VALUE = (
+    "STRUCT(stringValue VARCHAR, intValue VARCHAR, doubleValue DOUBLE, boolValue BOOLEAN, "
+    'arrayValue STRUCT("values" STRUCT(stringValue VARCHAR)[]))'
+)
+_OTEL_ATTRS = f"STRUCT(key VARCHAR, value {_OTEL_VALUE})[]"
+_OTEL_TYPE = (
+    f"STRUCT(resource STRUCT(attributes {_OTEL_ATTRS}), scopeSpans STRUCT(spans STRUCT("
+    f"spanId VARCHAR, startTimeUnixNano VARCHAR, endTimeUnixNano VARCHAR, attributes "
+    f"{_OTEL_ATTRS}, status STRUCT(code VARCHAR, message VARCHAR))[])[])[]"
+)
+"""The part of OTLP/JSON we read, declared so DuckDB parses straight into structs."""
+
+
 def _otel_raw(files: list[str], mapping: dict[str, str]) -> str:
     """OTLP/JSON GenAI client spans -> raw record columns.
 
-    Current ``gen_ai.*`` names first, then the legacy ones. ``columns`` may name the attribute
-    (span or resource) holding the feature id or user id; by default the feature is the
-    resource's ``service.name``.
+    Current ``gen_ai.*`` names first, then the legacy ones (``gen_ai.usage.prompt_tokens`` /
+    ``completion_tokens``, ``gen_ai.response.time_to_first_chunk`` in seconds,
+    ``openai.response.system_fingerprint``). ``columns`` may name the attribute (span or
+    resource) holding the feature id or user id; by default the feature is the resource's
+    ``service.name``. Spans without any ``gen_ai`` attribute are not LLM calls and are skipped.
     """
 
     def attr(*keys: str) -> str:
@@ -365,66 +399,69 @@ def _otel_raw(files: list[str], mapping: dict[str, str]) -> str:
             for m in ("a", "r"):
                 v = f"{m}[{_lit(k)}]"
                 vals.append(
-                    f"coalesce({v}->>'stringValue', {v}->>'intValue', {v}->>'doubleValue', "
-                    f"{v}->>'boolValue', {v}->'arrayValue'->'values'->0->>'stringValue')"
+                    f"coalesce({v}.stringValue, {v}.intValue, CAST({v}.doubleValue AS VARCHAR), "
+                    f'CAST({v}.boolValue AS VARCHAR), {v}.arrayValue."values"[1].stringValue)'
                 )
         return "coalesce(" + ", ".join(vals) + ")"
 
     def text(*keys: str) -> str:
         v = attr(*keys)
         content = (
-            f"array_to_string(list_transform(from_json({v}, '[{{\"content\": \"VARCHAR\"}}]'), "
-            "m -> m.content), '\n')"
+            f'array_to_string(list_transform(from_json({v}, \'[{{"content": "VARCHAR"}}]\'), '
+            "lambda m: m.content), '\n')"
         )
         return f"CASE WHEN json_valid({v}) AND left(trim({v}), 1) = '[' THEN {content} ELSE {v} END"
 
     feature = attr(mapping["feature_id"]) if "feature_id" in mapping else attr("service.name")
     user = attr(mapping["user_id"]) if "user_id" in mapping else attr("user.id", "enduser.id")
     ttft_s = attr("gen_ai.response.time_to_first_chunk", "gen_ai.server.time_to_first_token")
-    kv = "'[{\"key\": \"VARCHAR\", \"value\": \"JSON\"}]'"
+    size = max([Path(f).stat().st_size for f in files] + [1 << 20]) * 2 + 1024
     spans = f"""
       WITH doc AS (
-        SELECT filename, unnest(from_json(resourceSpans, '["JSON"]')) AS rs
+        SELECT filename, unnest(resourceSpans) AS rs
         FROM read_json({_file_list(files)}, format = 'auto', filename = true,
-                       columns = {{'resourceSpans': 'JSON'}}, maximum_object_size = 1073741824)
+                       columns = {{'resourceSpans': {_lit(_OTEL_TYPE)}}},
+                       maximum_object_size = {size})
       ), scopes AS (
-        SELECT filename, rs->'resource'->'attributes' AS rattrs,
-               unnest(from_json(rs->'scopeSpans', '["JSON"]')) AS ss FROM doc
-      ), spans AS (
-        SELECT filename, rattrs, unnest(from_json(ss->'spans', '["JSON"]')) AS sp FROM scopes
-      )
-      SELECT filename, sp,
-             map_from_entries(coalesce(from_json(sp->'attributes', {kv}), [])) AS a,
-             map_from_entries(coalesce(from_json(rattrs, {kv}), [])) AS r
+        SELECT filename, rs.resource.attributes AS rattrs, unnest(rs.scopeSpans) AS ss FROM doc
+      ), spans AS (SELECT filename, rattrs, unnest(ss.spans) AS sp FROM scopes)
+      SELECT filename, sp, map_from_entries(coalesce(sp.attributes, [])) AS a,
+             map_from_entries(coalesce(rattrs, [])) AS r
       FROM spans"""
-    is_error = "coalesce(sp->>'$.status.code', '') IN ('2', 'STATUS_CODE_ERROR')"
-    start_ns = "TRY_CAST(sp->>'startTimeUnixNano' AS HUGEINT)"
-    end_ns = "TRY_CAST(sp->>'endTimeUnixNano' AS HUGEINT)"
+    is_error = "coalesce(sp.status.code, '') IN ('2', 'STATUS_CODE_ERROR')"
+    start_ns = "TRY_CAST(sp.startTimeUnixNano AS HUGEINT)"
+    end_ns = "TRY_CAST(sp.endTimeUnixNano AS HUGEINT)"
     return f"""
-      SELECT coalesce({attr('gen_ai.response.id')}, sp->>'spanId') AS raw_request_id,
+      SELECT coalesce({attr("gen_ai.response.id")}, sp.spanId) AS raw_request_id,
              make_timestamp(CAST({start_ns} // 1000 AS BIGINT))::TIMESTAMPTZ AS raw_timestamp,
              {feature} AS raw_feature_id,
-             coalesce({attr('gen_ai.request.model')}, {attr('gen_ai.response.model')}) AS raw_model_id,
+             coalesce({attr("gen_ai.request.model")}, {
+        attr("gen_ai.response.model")
+    }) AS raw_model_id,
              {user} AS raw_user_id,
-             {attr('gen_ai.conversation.id', 'session.id')} AS raw_session_id,
-             {text('gen_ai.input.messages', 'gen_ai.prompt')} AS raw_input,
-             {text('gen_ai.output.messages', 'gen_ai.completion')} AS raw_output,
+             {attr("gen_ai.conversation.id", "session.id")} AS raw_session_id,
+             {text("gen_ai.input.messages", "gen_ai.prompt")} AS raw_input,
+             {text("gen_ai.output.messages", "gen_ai.completion")} AS raw_output,
              ({end_ns} - {start_ns}) / 1e6 AS raw_latency_ms,
              TRY_CAST({ttft_s} AS DOUBLE) * 1000 AS raw_ttft_ms,
              NULL AS raw_tbt_ms,
-             coalesce({attr('gen_ai.usage.input_tokens')}, {attr('gen_ai.usage.prompt_tokens')})
+             coalesce({attr("gen_ai.usage.input_tokens")}, {attr("gen_ai.usage.prompt_tokens")})
                  AS raw_input_tokens,
-             coalesce({attr('gen_ai.usage.output_tokens')},
-                      {attr('gen_ai.usage.completion_tokens')}) AS raw_output_tokens,
+             coalesce({attr("gen_ai.usage.output_tokens")},
+                      {attr("gen_ai.usage.completion_tokens")}) AS raw_output_tokens,
              NULL AS raw_cost_usd,
              CASE WHEN {is_error} THEN 'error'
-                  ELSE {attr('gen_ai.response.finish_reasons')} END AS raw_finish_reason,
-             CASE WHEN {is_error} THEN coalesce({attr('error.type')},
-                  nullif(sp->>'$.status.message', ''), 'error') END AS raw_error,
-             coalesce({attr('gen_ai.openai.response.system_fingerprint')},
-                      {attr('openai.response.system_fingerprint')}) AS raw_system_fingerprint,
-             filename || ':span ' || coalesce(sp->>'spanId', '?') AS _loc,
+                  ELSE {attr("gen_ai.response.finish_reasons")} END AS raw_finish_reason,
+             CASE WHEN {is_error} THEN coalesce({attr("error.type")},
+                  nullif(sp.status.message, ''), 'error') END AS raw_error,
+             coalesce({attr("gen_ai.openai.response.system_fingerprint")},
+                      {attr("openai.response.system_fingerprint")}) AS raw_system_fingerprint,
+             filename || ':span ' || coalesce(sp.spanId, '?') AS _loc,
              false AS _blank, false AS _bad_json
       FROM ({spans})
-      WHERE {attr('gen_ai.operation.name', 'gen_ai.system', 'gen_ai.provider.name',
-                  'gen_ai.request.model')} IS NOT NULL"""
+      WHERE {
+        attr(
+            "gen_ai.operation.name", "gen_ai.system", "gen_ai.provider.name", "gen_ai.request.model"
+        )
+    } IS NOT NULL
+    """

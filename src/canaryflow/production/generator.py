@@ -259,7 +259,9 @@ def _texts(
 
 def _spender(rng: np.random.Generator, spec: TrafficSpec, ch: Change, first: int) -> pd.DataFrame:
     start = max(ch.start, spec.start)
-    stop = min(ch.end or spec.start + timedelta(days=spec.days), spec.start + timedelta(days=spec.days))
+    stop = min(
+        ch.end or spec.start + timedelta(days=spec.days), spec.start + timedelta(days=spec.days)
+    )
     minutes = max(0.0, (stop - start).total_seconds() / 60)
     k = int(rng.poisson(ch.rate_per_min * minutes))
     base = np.datetime64(start.astimezone(UTC).replace(tzinfo=None), "ns")
@@ -270,7 +272,9 @@ def _spender(rng: np.random.Generator, spec: TrafficSpec, ch: Change, first: int
     tbt = rng.lognormal(np.log(feat.tbt_median_ms), 0.25, k)
     return pd.DataFrame(
         {
-            "request_id": np.char.add("req-", np.arange(first, first + k).astype(str)).astype(object),
+            "request_id": np.char.add("req-", np.arange(first, first + k).astype(str)).astype(
+                object
+            ),
             "timestamp": pd.to_datetime(ts).tz_localize(UTC),
             "feature_id": feat.name,
             "model_id": feat.model,
@@ -375,7 +379,10 @@ def write_otel(records: pd.DataFrame, path: str | Path, *, legacy: bool = False)
         if isinstance(value, float | np.floating):
             return {"key": key, "value": {"doubleValue": float(value)}}
         if isinstance(value, list):
-            return {"key": key, "value": {"arrayValue": {"values": [{"stringValue": v} for v in value]}}}
+            return {
+                "key": key,
+                "value": {"arrayValue": {"values": [{"stringValue": v} for v in value]}},
+            }
         return {"key": key, "value": {"stringValue": str(value)}}
 
     spans = []
@@ -393,7 +400,9 @@ def write_otel(records: pd.DataFrame, path: str | Path, *, legacy: bool = False)
             attr("app.feature", r.feature_id),
             attr("user.id", r.user_id),
             attr("gen_ai.input.messages", json.dumps([{"role": "user", "content": r.input}])),
-            attr("gen_ai.output.messages", json.dumps([{"role": "assistant", "content": r.output}])),
+            attr(
+                "gen_ai.output.messages", json.dumps([{"role": "assistant", "content": r.output}])
+            ),
         ]
         if not pd.isna(r.ttft_ms):
             attrs.append(attr("gen_ai.response.time_to_first_chunk", float(r.ttft_ms) / 1000))
@@ -429,7 +438,9 @@ def write_otel(records: pd.DataFrame, path: str | Path, *, legacy: bool = False)
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: generate traffic and write records (and signals) files."""
     ap = argparse.ArgumentParser(prog="python -m canaryflow.production.generator")
-    ap.add_argument("--out", required=True, help="records file: .jsonl, .parquet, .csv or .otel.json")
+    ap.add_argument(
+        "--out", required=True, help="records file: .jsonl, .parquet, .csv or .otel.json"
+    )
     ap.add_argument("--signals", help="user-signals file (.jsonl, .parquet or .csv)")
     ap.add_argument("--days", type=float, default=1.0)
     ap.add_argument("--rate", type=float, default=20.0, help="mean requests per minute")
@@ -458,8 +469,13 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     traffic = generate(
-        TrafficSpec(start=start, days=args.days, rate_per_min=args.rate, seed=args.seed,
-                    changes=tuple(changes))
+        TrafficSpec(
+            start=start,
+            days=args.days,
+            rate_per_min=args.rate,
+            seed=args.seed,
+            changes=tuple(changes),
+        )
     )
     if args.out.endswith(".otel.json"):
         write_otel(traffic.records, args.out)
