@@ -32,6 +32,8 @@ from canaryflow.production._fields import (
 __all__ = ["ProductionSource", "connect", "pricing_table"]
 
 _JSON_ERRORS = (duckdb.InvalidInputException, duckdb.ConversionException)
+CONFIG_FILE = "canaryflow.toml"
+"""Named in configuration errors (the engine is handed sections, not the file)."""
 
 
 def connect(
@@ -104,12 +106,12 @@ class ProductionSource:
             ConfigError: no source is configured, or a SQL source has neither table nor query.
         """
         if not production.source:
-            raise ConfigError("[production] source: not set (a file glob or a SQLAlchemy URL)")
+            raise ConfigError(CONFIG_FILE, "production.source", "not set (a file glob or a URL)")
         kind = production.format
         if kind == "auto":
             kind = _kind_of(production.source)
         if kind == "sql" and not (production.table or production.query):
-            raise ConfigError("[production] table: a SQL source needs `table` or `query`")
+            raise ConfigError(CONFIG_FILE, "production.table", "a SQL source needs table or query")
         return cls(
             records=production.source,
             kind=kind,
@@ -284,8 +286,9 @@ def _kind_of(source: str) -> str:
         if low.endswith(suffix):
             return kind
     raise ConfigError(
-        f"[production] source: {source!r}: cannot tell the format; set format = "
-        "'jsonl' | 'csv' | 'parquet' | 'otel' | 'sql'"
+        CONFIG_FILE,
+        "production.source",
+        f"{source!r}: cannot tell the format; set format = jsonl | csv | parquet | otel | sql",
     )
 
 
@@ -340,7 +343,7 @@ def _file_reader(
             )
         return " UNION ALL ".join(parts)
     if kind != "jsonl":
-        raise ConfigError(f"[production] format: {kind!r} is not a file format")
+        raise ConfigError(CONFIG_FILE, "production.format", f"{kind!r} is not a file format")
     if not lenient:
         spec = ", ".join(f"{_lit(mapping.get(f.name, f.name))}: {_lit(f.sql_type)}" for f in fields)
         rel = f"read_json({flist}, format = 'newline_delimited', columns = {{{spec}}})"
