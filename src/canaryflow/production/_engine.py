@@ -346,13 +346,12 @@ def compute_windows(
     else:
         stats, rows, lenient = _single(source, settings, start, end, threads)
     quarantine = rows["quarantine"]
-    n_invalid = len(quarantine)
-    if n_invalid and quarantine["location"].isna().any():
+    if len(quarantine) and quarantine["location"].isna().any():
         # The fast reader keeps no line numbers; find them now that we know there are some.
         located = _locate(source, settings, start, end)
         if len(located):
             quarantine = located
-    return _assemble(settings, start, end, stats, rows["picked"], quarantine, n_invalid), lenient
+    return _assemble(settings, start, end, stats, rows["picked"], quarantine), lenient
 
 
 def _window_key(v: Any) -> datetime:
@@ -366,7 +365,6 @@ def _assemble(
     stats: dict[str, pd.DataFrame],
     picked: pd.DataFrame,
     quarantine: pd.DataFrame,
-    n_invalid: int,
 ) -> list[WindowResult]:
     results: dict[datetime, WindowResult] = {}
     t = start
@@ -446,8 +444,6 @@ def _assemble(
             target.quarantine.append(
                 {"location": r["location"] or "?", "reason": r["reason"], "window_start": w}
             )
-    if first is not None:
-        first.totals["n_quarantined_untimed"] = int(n_invalid - sum(counts.values()))
     return list(results.values())
 
 
@@ -613,9 +609,10 @@ def _commit_all(
         commit_window(store, source.name, res, settings, advance=advance, on_window=on_window)
         summary.windows += 1
         summary.records += res.totals.get("n", 0)
-        summary.quarantined += res.totals.get("n_quarantined", 0) + res.totals.get(
-            "n_quarantined_untimed", 0
-        )
+        # Rows without a usable timestamp ride with the first window (no totals key, so a
+        # window's stored values do not depend on where a run started).
+        untimed = sum(1 for q in res.quarantine if q["window_start"] is None)
+        summary.quarantined += res.totals.get("n_quarantined", 0) + untimed
         summary.flagged += len(res.flagged)
         summary.sampled += len(res.sample)
         summary.first_window = summary.first_window or res.start

@@ -116,7 +116,8 @@ SIGNALS = MetricSet(
 
 USERS = MetricSet(
     name="users",
-    relation="scoped",
+    # From the top of the hour, so the hour-to-date spend is exact whatever the run's start.
+    relation="scoped_all",
     keys=("window_start", "user_id"),
     sums={"n": "1", "cost_nusd": "coalesce(CAST(round(cost_usd * 1e9) AS HUGEINT), 0)"},
     lists={},
