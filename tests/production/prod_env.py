@@ -78,5 +78,8 @@ def reference_ops(records, window_minutes: int = 15):  # type: ignore[no-untyped
 
 def by_key(results):  # type: ignore[no-untyped-def]
     """``{(window_start, feature, model): ops row}`` of computed windows."""
-    return {(r["window_start"].to_pydatetime(), r["feature_id"], r["model_id"]): r
-            for w in results for r in w.ops}
+    return {
+        (r["window_start"].to_pydatetime(), r["feature_id"], r["model_id"]): r
+        for w in results
+        for r in w.ops
+    }

@@ -18,7 +18,9 @@ END = START + timedelta(hours=6)
 
 
 def _src(traffic_dir: Path):  # type: ignore[no-untyped-def]
-    return source(traffic_dir / "jsonl" / "*.jsonl", "jsonl", signals=str(traffic_dir / "signals.jsonl"))
+    return source(
+        traffic_dir / "jsonl" / "*.jsonl", "jsonl", signals=str(traffic_dir / "signals.jsonl")
+    )
 
 
 def _st():  # type: ignore[no-untyped-def]
@@ -69,7 +71,9 @@ def test_window_totals_budget_and_hourly_limit(traffic_dir: Path, tmp_path: Path
         ops = store.production_windows(src.name, metric_set="ops")
         spent = 0.0
         for t in totals:
-            spent += sum(o["values"]["cost_usd"] for o in ops if o["window_start"] == t["window_start"])
+            spent += sum(
+                o["values"]["cost_usd"] for o in ops if o["window_start"] == t["window_start"]
+            )
             b = t["values"]["budget"]["total"]
             assert b["spent_usd"] == pytest.approx(spent)
             want = "exceeded" if spent >= 2 else "warning" if spent >= 1.6 else "ok"
@@ -161,7 +165,9 @@ def test_killed_process_reruns_to_the_same_result(
         assert len(store.list_review_items()) == len(ref.list_review_items())
 
 
-def test_backfill_equals_scheduled_runs_and_is_idempotent(traffic_dir: Path, tmp_path: Path) -> None:
+def test_backfill_equals_scheduled_runs_and_is_idempotent(
+    traffic_dir: Path, tmp_path: Path
+) -> None:
     src = _src(traffic_dir)
     with _fresh(tmp_path, "runs") as runs, _fresh(tmp_path, "bf") as bf:
         for h in (2, 4, 6):

@@ -251,11 +251,11 @@ def chunk_partials(
         try:
             _setup(con, source, settings, start, end, files, lenient)
             sets = {
-                m.name: con.execute(mx.partial_query(m)).to_arrow_table()
+                m.name: con.sql(mx.partial_query(m)).to_arrow_table()
                 for m in mx.METRIC_SETS.values()
             }
             rows = {
-                k: con.execute(q).to_arrow_table()
+                k: con.sql(q).to_arrow_table()
                 for k, q in _row_queries(settings, start, end).items()
             }
             return Partials(sets, rows, lenient)
@@ -377,6 +377,8 @@ def _assemble(
         for r in frame.to_dict("records"):
             if pd.isna(r.get("window_start")):
                 continue
+            # The frame turned missing numbers into NaN: give the stored JSON its nulls back.
+            r = {k: None if isinstance(v, float) and v != v else v for k, v in r.items()}
             out.setdefault(_window_key(r["window_start"]), []).append(r)
         return out
 
