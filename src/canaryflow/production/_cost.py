@@ -50,7 +50,7 @@ def investigate_cost(
         except _JSON_ERRORS:
             source.open(con, lenient=True)
             con.execute(f"CREATE TEMP TABLE spend AS SELECT * FROM records WHERE {where}")
-        total = con.sql("SELECT coalesce(sum(cost_usd), 0), count(*) FROM spend").fetchone()
+        total = con.execute("SELECT coalesce(sum(cost_usd), 0), count(*) FROM spend").fetchall()[0]
         total_cost = float(total[0]) if total else 0.0
         share = f"sum(cost_usd) / {total_cost}" if total_cost > 0 else "NULL"
         users = _rows(

@@ -569,10 +569,14 @@ def _oldest(source: ProductionSource) -> datetime | None:
     try:
         source.open(con, lenient=False)
         try:
-            v = con.execute("SELECT min(timestamp) FROM records WHERE _invalid IS NULL").fetchone()
+            v = con.execute("SELECT min(timestamp) FROM records WHERE _invalid IS NULL").fetchall()[
+                0
+            ]
         except _JSON_ERRORS:
             source.open(con, lenient=True)
-            v = con.execute("SELECT min(timestamp) FROM records WHERE _invalid IS NULL").fetchone()
+            v = con.execute("SELECT min(timestamp) FROM records WHERE _invalid IS NULL").fetchall()[
+                0
+            ]
     finally:
         con.close()
     return None if v is None or v[0] is None else v[0].astimezone(UTC)

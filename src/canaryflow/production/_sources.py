@@ -148,23 +148,6 @@ class ProductionSource:
         raw_sql = self._raw_sql(con, files, lenient)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {self._canonical(raw_sql)}")
 
-    def open_checked(
-        self, con: duckdb.DuckDBPyConnection, *, files: list[str] | None = None
-    ) -> bool:
-        """Open ``records`` on the fast path, or on the lenient one if a file does not convert.
-
-        Returns True when the lenient reader is in use (its rows carry ``file:line``).
-        """
-        self.open(con, files=files)
-        if self.kind != "jsonl":
-            return False
-        try:
-            con.execute("SELECT count(*) FROM records WHERE _invalid IS NOT NULL").fetchone()
-        except _JSON_ERRORS:
-            self.open(con, files=files, lenient=True)
-            return True
-        return False
-
     def open_signals(self, con: duckdb.DuckDBPyConnection, view: str = "signals") -> bool:
         """Create the ``signals`` view (empty when no signals source is configured)."""
         cols = ", ".join(f"CAST(NULL AS {f.sql_type}) AS {f.name}" for f in SIGNAL_FIELDS)
