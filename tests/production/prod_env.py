@@ -65,7 +65,6 @@ def reference_ops(records, window_minutes: int = 15):  # type: ignore[no-untyped
             "truncation_rate": (g["finish_reason"] == "length").mean(),
             "cost_usd": g["cost"].sum(),
             "output_tokens": int(g["output_tokens"].sum()),
-            "users": g["user_id"].nunique(),
         }
         for col in ("latency_ms", "ttft_ms", "tbt_ms"):
             vals = ok[col].dropna().to_numpy()

@@ -43,7 +43,7 @@ def test_csv_and_parquet_equal_jsonl(traffic_dir: Path, name: str, kind: str) ->
     got = _ops(source(traffic_dir / name, kind))
     assert got.keys() == want.keys()
     for key in want:
-        for metric in ("n", "error_rate", "latency_ms_p95", "ttft_ms_p99", "cost_usd", "users"):
+        for metric in ("n", "error_rate", "latency_ms_p95", "ttft_ms_p99", "cost_usd", "n_refusal"):
             assert got[key][metric] == pytest.approx(want[key][metric], rel=1e-9), (key, metric)
 
 

@@ -384,7 +384,7 @@ def _assemble(
 
     ops = by_window(pd.DataFrame(mx.finalize(mx.OPS, stats["ops"])))
     sig = by_window(pd.DataFrame(mx.finalize(mx.SIGNALS, stats["signals"])))
-    users = stats["users"].copy()
+    users = stats["users"]
     for w, res in results.items():
         res.ops = sorted(ops.get(w, []), key=lambda r: (r["feature_id"], r["model_id"]))
         res.signals = sorted(sig.get(w, []), key=lambda r: (r["feature_id"], r["model_id"]))
@@ -397,6 +397,19 @@ def _assemble(
                 and sat >= settings.satisfaction_floor
             )
     _user_totals(settings, results, users)
+    flagged = picked[picked["flagged"]] if len(picked) else picked
+    n_flag = (
+        flagged.assign(w=flagged["window_start"].map(_window_key))
+        .groupby(["w", "feature_id", "model_id"])
+        .size()
+        .to_dict()
+        if len(flagged)
+        else {}
+    )
+    for w, res in results.items():
+        for r in res.ops:
+            r["n_flagged"] = int(n_flag.get((w, r["feature_id"], r["model_id"]), 0))
+            r["flag_rate"] = r["n_flagged"] / r["n"] if r["n"] else None
     for r in by_window(picked).items():
         w, rows = r
         if w not in results:
@@ -452,32 +465,52 @@ def _assemble(
 def _user_totals(
     settings: Settings, results: dict[datetime, WindowResult], users: pd.DataFrame
 ) -> None:
-    """Top spenders per window and users over the hourly limit (hour to date, exact)."""
+    """Top spenders per window and users over the hourly limit (hour to date, exact).
+
+    One DuckDB query over the per-window user sums; only the rows that matter come back.
+    """
     if users.empty:
         return
-    users = users.assign(
-        window_start=users["window_start"].map(_window_key),
-        cost_usd=users["cost_nusd"].astype("int64") / 1e9,
-    )
-    users["hour"] = users["window_start"].map(lambda w: _floor(w, timedelta(hours=1)))
-    users = users.sort_values(["user_id", "window_start"])
-    users["hour_to_date_usd"] = users.groupby(["user_id", "hour"])["cost_usd"].cumsum()
-    for w, g in users.groupby("window_start"):
-        res = results.get(w)
+    limit = settings.user_hourly_limit_usd
+    limit_nusd = round(limit * 1e9) if limit is not None else None
+    over = f"htd > {limit_nusd}" if limit_nusd is not None else "false"
+    con = connect()
+    try:
+        con.register("u", users)
+        rows = con.execute(
+            f"""
+            SELECT window_start, user_id, n, cost_nusd, htd, rk <= {settings.top_spenders} AS top,
+                   {over} AS over
+            FROM (SELECT *, sum(cost_nusd) OVER (
+                           PARTITION BY user_id, date_trunc('hour', window_start)
+                           ORDER BY window_start ROWS UNBOUNDED PRECEDING) AS htd,
+                         row_number() OVER (
+                           PARTITION BY window_start ORDER BY cost_nusd DESC, user_id) AS rk
+                  FROM u WHERE user_id IS NOT NULL)
+            WHERE rk <= {settings.top_spenders} OR {over}
+            ORDER BY window_start, rk"""
+        ).fetchall()
+    finally:
+        con.close()
+    known = users[users["user_id"].notna()]
+    per_window = known.groupby(known["window_start"].map(_window_key)).size().to_dict()
+    for w, res in results.items():
+        res.totals["users"] = int(per_window.get(w, 0))
+        res.totals["top_spenders"] = []
+        if limit is not None:
+            res.totals["users_over_hourly_limit"] = []
+    for w, user, n, cost, htd, top, is_over in rows:
+        res = results.get(_window_key(w))
         if res is None:
             continue
-        top = g.dropna(subset=["user_id"]).nlargest(settings.top_spenders, "cost_usd")
-        res.totals["top_spenders"] = [
-            {"user_id": u, "cost_usd": c, "n": int(n)}
-            for u, c, n in zip(top["user_id"], top["cost_usd"], top["n"], strict=True)
-        ]
-        limit = settings.user_hourly_limit_usd
-        if limit is not None:
-            over = g[(g["hour_to_date_usd"] > limit) & g["user_id"].notna()]
-            res.totals["users_over_hourly_limit"] = [
-                {"user_id": u, "hour_to_date_usd": c}
-                for u, c in zip(over["user_id"], over["hour_to_date_usd"], strict=True)
-            ]
+        if top:
+            res.totals["top_spenders"].append(
+                {"user_id": user, "cost_usd": int(cost) / 1e9, "n": int(n)}
+            )
+        if is_over:
+            res.totals["users_over_hourly_limit"].append(
+                {"user_id": user, "hour_to_date_usd": int(htd) / 1e9}
+            )
 
 
 # -- committing ------------------------------------------------------------------------------

@@ -105,8 +105,11 @@ def invalid_expr(fields: tuple[Field, ...], raw: dict[str, str], typed: dict[str
     cases = []
     for f in fields:
         r, t = raw[f.name], typed[f.name]
-        if f.required:
-            cases.append(f"WHEN {r} IS NULL OR CAST({r} AS VARCHAR) = '' THEN '{f.name}: missing'")
+        if f.required and f.sql_type == "VARCHAR":
+            cases.append(f"WHEN {r} IS NULL OR {r} = '' THEN '{f.name}: missing'")
+        elif f.required:
+            # Typed: an empty or unparseable value is caught by the conversion rule below.
+            cases.append(f"WHEN {r} IS NULL THEN '{f.name}: missing'")
         if f.sql_type != "VARCHAR":
             cases.append(
                 f"WHEN {r} IS NOT NULL AND {t} IS NULL "
