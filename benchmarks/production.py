@@ -58,7 +58,8 @@ def _prepare(directory: Path, n: int) -> tuple[Path, Path, int, float]:
     meta.write_text(json.dumps({"requested": n, "records": count, "days": days}))
     print(
         f"generated {count:,} records in {time.perf_counter() - t0:.0f} s "
-        f"({jsonl.stat().st_size / 1e9:.2f} GB JSONL, {parquet.stat().st_size / 1e6:.0f} MB Parquet)"
+        f"({jsonl.stat().st_size / 1e9:.2f} GB JSONL, "
+        f"{parquet.stat().st_size / 1e6:.0f} MB Parquet)"
     )
     return jsonl, parquet, count, days
 
