@@ -12,6 +12,8 @@ PACKAGES = [
     "canaryflow.embeddings",
     "canaryflow.errors",
     "canaryflow.incidents",
+    "canaryflow.production",
+    "canaryflow.production.generator",
     "canaryflow.providers",
     "canaryflow.records",
     "canaryflow.reports",

@@ -86,12 +86,12 @@ from canaryflow.production._sources import ProductionSource, connect
 
 __all__ = [
     "DEFAULT_SAFETY_PATTERNS",
-    "RECORD_FIELDS",
-    "SIGNAL_FIELDS",
-    "SIGNAL_TYPES",
     "Partials",
     "ProductionSource",
+    "RECORD_FIELDS",
     "RunSummary",
+    "SIGNAL_FIELDS",
+    "SIGNAL_TYPES",
     "Settings",
     "WindowResult",
     "aggregate_chunked",

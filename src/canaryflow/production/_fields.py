@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 __all__ = [
     "FINISH_REASONS",
+    "Field",
     "RECORD_FIELDS",
     "SIGNAL_FIELDS",
     "SIGNAL_TYPES",
-    "Field",
     "invalid_expr",
     "typed_expr",
 ]

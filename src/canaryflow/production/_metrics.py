@@ -25,11 +25,11 @@ import pandas as pd
 __all__ = [
     "KEYS",
     "METRIC_SETS",
+    "MetricSet",
     "OPS",
     "QUANTILES",
     "SIGNALS",
     "USERS",
-    "MetricSet",
     "finalize",
     "merge_query",
     "partial_query",

@@ -29,7 +29,15 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["Change", "FeatureSpec", "Traffic", "TrafficSpec", "generate", "write_otel", "write"]
+__all__ = [
+    "Change",
+    "FeatureSpec",
+    "Traffic",
+    "TrafficSpec",
+    "generate",
+    "write",
+    "write_otel",
+]
 
 ChangeKind = Literal[
     "ttft_regression",
