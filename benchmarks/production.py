@@ -41,6 +41,20 @@ def _cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def _peak_rss() -> float:
+    """Peak RSS in bytes of this process since its exec (Linux ``VmHWM``).
+
+    ``ru_maxrss`` survives ``execve`` on Linux, so a child would report its parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
+
 def _prepare(directory: Path, n: int) -> tuple[Path, Path, int, float]:
     from canaryflow.production.generator import TrafficSpec, generate, write
 
@@ -78,7 +92,7 @@ def _engine(name: str, path: str, days: float) -> dict[str, float]:
     if name == "ops":
         src = ProductionSource(records=path, kind=kind, prices=PRICES)
         con = connect()
-        _setup(con, src, Settings(), START, end, None, False)
+        _setup(con, src, Settings(), START, end, None, False, materialize=False)
         groups = len(con.sql(mx.single_query(mx.OPS)).to_arrow_table())
     elif name == "full":
         src = ProductionSource(records=path, kind=kind, prices=PRICES)
@@ -114,7 +128,7 @@ def _engine(name: str, path: str, days: float) -> dict[str, float]:
         groups = len(agg)
         del qs
     cpu, wall = _cpu() - cpu0, time.perf_counter() - wall0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss = _peak_rss()
     return {"cpu_s": cpu, "wall_s": wall, "rss_bytes": rss, "groups": groups}
 
 

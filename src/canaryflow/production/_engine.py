@@ -67,6 +67,8 @@ class Settings:
     satisfaction_floor: float = 0.8
     start: datetime | None = None
     top_spenders: int = 10
+    memory_limit: str | None = "768MB"
+    """DuckDB's memory cap per scan; beyond it DuckDB spills to a temp directory."""
 
     @classmethod
     def from_config(cls, p: ProductionConfig) -> Settings:
@@ -178,6 +180,12 @@ def _floor(t: datetime, step: timedelta) -> datetime:
 # -- computing -----------------------------------------------------------------------------
 
 
+_SCAN_COLUMNS = (
+    "request_id, timestamp, feature_id, model_id, user_id, session_id, latency_ms, ttft_ms, "
+    "tbt_ms, input_tokens, output_tokens, cost_usd, finish_reason, error, _invalid, _loc"
+)
+
+
 def _setup(
     con: duckdb.DuckDBPyConnection,
     source: ProductionSource,
@@ -186,14 +194,39 @@ def _setup(
     end: datetime,
     files: list[str] | None,
     lenient: bool,
+    *,
+    materialize: bool = True,
 ) -> None:
+    """Views ``scoped_all`` (valid records from the top of ``start``'s hour to ``end``),
+    ``scoped`` (from ``start``), ``signalled`` and ``scan`` (also the invalid rows).
+
+    ``materialize`` reads the source once into a columnar temp table (texts only for the
+    flagged and sampled rows) that every query of the run then shares; without it each query
+    scans the source again (what the single-query benchmark measures).
+    """
     source.open(con, files=files, lenient=lenient)
     source.open_signals(con)
     window_us = _us(_EPOCH + settings.window)
     hour = _floor(start, timedelta(hours=1))
+    flag = "false"
+    if settings.safety_regex:
+        flag = f"coalesce(regexp_matches(output, {mx._lit(settings.safety_regex)}), false)"
+    cond = sample_condition(settings.sample_rate, settings.sample_rates, settings.salt)
+    in_range = f"_ts_us >= {_us(hour)} AND _ts_us < {_us(end)}"
+    body = f"""
+      SELECT {_SCAN_COLUMNS}, _ts_us,
+             make_timestamp(_ts_us - (_ts_us % {window_us}))::TIMESTAMPTZ AS window_start,
+             _flagged, _sampled,
+             CASE WHEN _flagged OR _sampled THEN input END AS input,
+             CASE WHEN _flagged OR _sampled THEN output END AS output
+      FROM (SELECT *, {flag} AS _flagged, coalesce({cond}, false) AS _sampled
+            FROM (SELECT *, epoch_us(timestamp) AS _ts_us FROM records))
+      WHERE _invalid IS NOT NULL OR ({in_range})"""
+    kind = "TABLE" if materialize else "VIEW"
+    con.execute(f"CREATE OR REPLACE TEMP {kind} scan AS {body}")
     con.execute(
         "CREATE OR REPLACE TEMP VIEW scoped_all AS "
-        + mx.scope_sql(_us(hour), _us(end), window_us, settings.safety_regex)
+        f"SELECT * FROM scan WHERE _invalid IS NULL AND {in_range}"
     )
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW scoped AS SELECT * FROM scoped_all "
@@ -204,20 +237,16 @@ def _setup(
 
 def _row_queries(settings: Settings, start: datetime, end: datetime) -> dict[str, str]:
     """Queries whose result is a few rows, concatenated across chunks (never merged)."""
-    cond = sample_condition(settings.sample_rate, settings.sample_rates, settings.salt)
-    window_us = _us(_EPOCH + settings.window)
     return {
-        "picked": f"""
-          SELECT window_start, request_id, timestamp, feature_id, model_id, user_id, session_id,
-                 input, output, finish_reason, _flagged AS flagged, {cond} AS sampled
-          FROM scoped WHERE _flagged OR {cond}""",
+        "picked": """
+          SELECT window_start, request_id, feature_id, model_id, user_id, session_id,
+                 input, output, finish_reason, _flagged AS flagged, _sampled AS sampled
+          FROM scoped WHERE _flagged OR _sampled""",
         "quarantine": f"""
           SELECT _loc AS location, _invalid AS reason,
-                 CASE WHEN timestamp IS NOT NULL THEN make_timestamp(
-                   epoch_us(timestamp) - (epoch_us(timestamp) % {window_us}))::TIMESTAMPTZ
-                 END AS window_start
-          FROM records WHERE _invalid IS NOT NULL AND (timestamp IS NULL OR
-            (epoch_us(timestamp) >= {_us(start)} AND epoch_us(timestamp) < {_us(end)}))""",
+                 window_start
+          FROM scan WHERE _invalid IS NOT NULL AND (timestamp IS NULL OR
+            (_ts_us >= {_us(start)} AND _ts_us < {_us(end)}))""",
     }
 
 
@@ -247,7 +276,7 @@ def chunk_partials(
     """The partials of ``[start, end)`` over ``files`` (one chunk), computed where it runs."""
 
     def run(lenient: bool) -> Partials:
-        con = connect(threads=threads)
+        con = connect(threads=threads, memory_limit=settings.memory_limit)
         try:
             _setup(con, source, settings, start, end, files, lenient)
             sets = {
@@ -274,8 +303,38 @@ def _with_fallback(source: ProductionSource, run: Callable[[bool], Any]) -> Any:
         return run(True)
 
 
+def _user_frames(
+    con: duckdb.DuckDBPyConnection, users_sql: str, settings: Settings
+) -> dict[str, pd.DataFrame]:
+    """Top spenders, users over the hourly limit and users per window, from the per-window
+    user sums (about one row per active user and window: kept inside DuckDB)."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE user_stats AS {users_sql}")
+    limit = settings.user_hourly_limit_usd
+    over = f"htd > {round(limit * 1e9)}" if limit is not None else "false"
+    top = settings.top_spenders
+    picked = _fetch(
+        con,
+        f"""
+        SELECT window_start, user_id, n, cost_nusd, htd, rk <= {top} AS top, {over} AS over
+        FROM (SELECT *, sum(cost_nusd) OVER (
+                       PARTITION BY user_id, date_trunc('hour', window_start)
+                       ORDER BY window_start ROWS UNBOUNDED PRECEDING) AS htd,
+                     row_number() OVER (
+                       PARTITION BY window_start ORDER BY cost_nusd DESC, user_id) AS rk
+              FROM user_stats WHERE user_id IS NOT NULL)
+        WHERE rk <= {top} OR {over}
+        ORDER BY window_start, rk""",
+    )
+    counts = _fetch(
+        con,
+        "SELECT window_start, count(*) AS users FROM user_stats "
+        "WHERE user_id IS NOT NULL GROUP BY window_start",
+    )
+    return {"users": picked, "user_counts": counts}
+
+
 def merge_partials(
-    parts: Sequence[Partials],
+    parts: Sequence[Partials], settings: Settings
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], bool]:
     """Merge chunk partials exactly: the same frames the single pass returns."""
     import pyarrow as pa
@@ -285,7 +344,10 @@ def merge_partials(
         stats = {}
         for m in mx.METRIC_SETS.values():
             con.register("parts", pa.concat_tables([p.sets[m.name] for p in parts]))
-            stats[m.name] = _fetch(con, mx.merge_query(m, "parts"))
+            if m is mx.USERS:
+                stats.update(_user_frames(con, mx.merge_query(m, "parts"), settings))
+            else:
+                stats[m.name] = _fetch(con, mx.merge_query(m, "parts"))
             con.unregister("parts")
         rows = {k: pa.concat_tables([p.rows[k] for p in parts]).to_pandas() for k in parts[0].rows}
         return stats, rows, any(p.lenient for p in parts)
@@ -301,10 +363,11 @@ def _single(
     threads: int | None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], bool]:
     def run(lenient: bool) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], bool]:
-        con = connect(threads=threads)
+        con = connect(threads=threads, memory_limit=settings.memory_limit)
         try:
             _setup(con, source, settings, start, end, None, lenient)
-            stats = {m.name: _fetch(con, mx.single_query(m)) for m in mx.METRIC_SETS.values()}
+            stats = {m.name: _fetch(con, mx.single_query(m)) for m in (mx.OPS, mx.SIGNALS)}
+            stats.update(_user_frames(con, mx.single_query(mx.USERS), settings))
             rows = {k: _fetch(con, q) for k, q in _row_queries(settings, start, end).items()}
             return stats, rows, lenient
         finally:
@@ -319,7 +382,8 @@ def _locate(
     """Quarantined rows with their ``file:line`` (the lenient reader; only when some exist)."""
     con = connect()
     try:
-        source.open(con, lenient=source.kind == "jsonl")
+        lenient = source.kind == "jsonl"
+        _setup(con, source, settings, start, end, None, lenient, materialize=False)
         q = _row_queries(settings, start, end)["quarantine"]
         return _fetch(con, f"{q} ORDER BY location LIMIT {MAX_QUARANTINE_EXAMPLES}")
     finally:
@@ -342,7 +406,7 @@ def compute_windows(
     """
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     if chunks is not None:
-        stats, rows, lenient = merge_partials(chunks)
+        stats, rows, lenient = merge_partials(chunks, settings)
     else:
         stats, rows, lenient = _single(source, settings, start, end, threads)
     quarantine = rows["quarantine"]
@@ -372,19 +436,26 @@ def _assemble(
         results[t] = WindowResult(t, t + settings.window)
         t += settings.window
 
-    def by_window(frame: pd.DataFrame) -> dict[datetime, list[dict[str, Any]]]:
+    cache: dict[Any, datetime] = {}
+
+    def wkey(v: Any) -> datetime:
+        k = cache.get(v)
+        if k is None:
+            k = cache[v] = _window_key(v)
+        return k
+
+    def by_window(rows: list[dict[str, Any]]) -> dict[datetime, list[dict[str, Any]]]:
         out: dict[datetime, list[dict[str, Any]]] = {}
-        for r in frame.to_dict("records"):
-            if pd.isna(r.get("window_start")):
+        for r in rows:
+            if r.get("window_start") is None or pd.isna(r["window_start"]):
                 continue
-            # The frame turned missing numbers into NaN: give the stored JSON its nulls back.
+            # Missing numbers may come back as NaN: give the stored JSON its nulls back.
             r = {k: None if isinstance(v, float) and v != v else v for k, v in r.items()}
-            out.setdefault(_window_key(r["window_start"]), []).append(r)
+            out.setdefault(wkey(r["window_start"]), []).append(r)
         return out
 
-    ops = by_window(pd.DataFrame(mx.finalize(mx.OPS, stats["ops"])))
-    sig = by_window(pd.DataFrame(mx.finalize(mx.SIGNALS, stats["signals"])))
-    users = stats["users"]
+    ops = by_window(mx.finalize(mx.OPS, stats["ops"]))
+    sig = by_window(mx.finalize(mx.SIGNALS, stats["signals"]))
     for w, res in results.items():
         res.ops = sorted(ops.get(w, []), key=lambda r: (r["feature_id"], r["model_id"]))
         res.signals = sorted(sig.get(w, []), key=lambda r: (r["feature_id"], r["model_id"]))
@@ -396,53 +467,51 @@ def _assemble(
                 and ab > settings.abandonment_limit
                 and sat >= settings.satisfaction_floor
             )
-    _user_totals(settings, results, users)
-    flagged = picked[picked["flagged"]] if len(picked) else picked
-    n_flag = (
-        flagged.assign(w=flagged["window_start"].map(_window_key))
-        .groupby(["w", "feature_id", "model_id"])
-        .size()
-        .to_dict()
-        if len(flagged)
-        else {}
+    _user_totals(settings, results, stats, wkey)
+    # The picked rows (flagged or sampled) are few: one pass, texts redacted only if flagged.
+    n_flag: dict[tuple[datetime, str, str], int] = {}
+    cols = (
+        "window_start",
+        "request_id",
+        "feature_id",
+        "model_id",
+        "user_id",
+        "session_id",
+        "input",
+        "output",
+        "finish_reason",
+        "flagged",
+        "sampled",
     )
+    for row in zip(*(picked[c] for c in cols), strict=True):
+        rec = dict(zip(cols, row, strict=True))
+        w = wkey(rec["window_start"])
+        res = results.get(w)
+        if res is None:
+            continue
+        if rec["flagged"]:
+            key = (w, rec["feature_id"], rec["model_id"])
+            n_flag[key] = n_flag.get(key, 0) + 1
+            res.flagged.append(
+                {
+                    "request_id": rec["request_id"],
+                    "feature_id": rec["feature_id"],
+                    "model_id": rec["model_id"],
+                    "user_id": rec["user_id"],
+                    "input": redact(rec["input"] or "")[:2000],
+                    "output": redact(rec["output"] or "")[:2000],
+                }
+            )
+        if rec["sampled"]:
+            del rec["window_start"], rec["flagged"], rec["sampled"]
+            res.sample.append(rec)
     for w, res in results.items():
         for r in res.ops:
-            r["n_flagged"] = int(n_flag.get((w, r["feature_id"], r["model_id"]), 0))
+            r["n_flagged"] = n_flag.get((w, r["feature_id"], r["model_id"]), 0)
             r["flag_rate"] = r["n_flagged"] / r["n"] if r["n"] else None
-    for r in by_window(picked).items():
-        w, rows = r
-        if w not in results:
-            continue
-        for row in rows:
-            if row["flagged"]:
-                results[w].flagged.append(
-                    {
-                        "request_id": row["request_id"],
-                        "feature_id": row["feature_id"],
-                        "model_id": row["model_id"],
-                        "user_id": row["user_id"],
-                        "input": redact(row["input"] or "")[:2000],
-                        "output": redact(row["output"] or "")[:2000],
-                    }
-                )
-            if row["sampled"]:
-                results[w].sample.append(
-                    {
-                        k: row[k]
-                        for k in (
-                            "request_id",
-                            "feature_id",
-                            "model_id",
-                            "user_id",
-                            "session_id",
-                            "input",
-                            "output",
-                            "finish_reason",
-                        )
-                    }
-                )
-    counts = quarantine["window_start"].dropna().map(_window_key).value_counts().to_dict()
+    counts: dict[datetime, int] = {}
+    for v in quarantine["window_start"].dropna():
+        counts[wkey(v)] = counts.get(wkey(v), 0) + 1
     for w, res in results.items():
         res.totals["n"] = sum(int(r["n"]) for r in res.ops)
         res.totals["n_quarantined"] = int(counts.get(w, 0))
@@ -453,7 +522,7 @@ def _assemble(
     q_rows = quarantine.to_dict("records")
     first = next(iter(results.values()), None)
     for r in q_rows:
-        w = None if pd.isna(r["window_start"]) else _window_key(r["window_start"])
+        w = None if pd.isna(r["window_start"]) else wkey(r["window_start"])
         target = results.get(w) if w is not None else first
         if target is not None:
             target.quarantine.append(
@@ -463,44 +532,26 @@ def _assemble(
 
 
 def _user_totals(
-    settings: Settings, results: dict[datetime, WindowResult], users: pd.DataFrame
+    settings: Settings,
+    results: dict[datetime, WindowResult],
+    stats: dict[str, pd.DataFrame],
+    wkey: Callable[[Any], datetime],
 ) -> None:
-    """Top spenders per window and users over the hourly limit (hour to date, exact).
-
-    One DuckDB query over the per-window user sums; only the rows that matter come back.
-    """
-    if users.empty:
-        return
+    """Fill top spenders, users over the hourly limit and user counts into window totals."""
+    counts = {
+        wkey(w): int(c)
+        for w, c in zip(*(stats["user_counts"][k] for k in ("window_start", "users")), strict=True)
+    }
     limit = settings.user_hourly_limit_usd
-    limit_nusd = round(limit * 1e9) if limit is not None else None
-    over = f"htd > {limit_nusd}" if limit_nusd is not None else "false"
-    con = connect()
-    try:
-        con.register("u", users)
-        rows = con.execute(
-            f"""
-            SELECT window_start, user_id, n, cost_nusd, htd, rk <= {settings.top_spenders} AS top,
-                   {over} AS over
-            FROM (SELECT *, sum(cost_nusd) OVER (
-                           PARTITION BY user_id, date_trunc('hour', window_start)
-                           ORDER BY window_start ROWS UNBOUNDED PRECEDING) AS htd,
-                         row_number() OVER (
-                           PARTITION BY window_start ORDER BY cost_nusd DESC, user_id) AS rk
-                  FROM u WHERE user_id IS NOT NULL)
-            WHERE rk <= {settings.top_spenders} OR {over}
-            ORDER BY window_start, rk"""
-        ).fetchall()
-    finally:
-        con.close()
-    known = users[users["user_id"].notna()]
-    per_window = known.groupby(known["window_start"].map(_window_key)).size().to_dict()
     for w, res in results.items():
-        res.totals["users"] = int(per_window.get(w, 0))
+        res.totals["users"] = counts.get(w, 0)
         res.totals["top_spenders"] = []
         if limit is not None:
             res.totals["users_over_hourly_limit"] = []
-    for w, user, n, cost, htd, top, is_over in rows:
-        res = results.get(_window_key(w))
+    u = stats["users"]
+    cols = ("window_start", "user_id", "n", "cost_nusd", "htd", "top", "over")
+    for w, user, n, cost, htd, top, is_over in zip(*(u[c] for c in cols), strict=True):
+        res = results.get(wkey(w))
         if res is None:
             continue
         if top:

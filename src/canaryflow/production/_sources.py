@@ -14,6 +14,7 @@ every bad line into a quarantined row instead of an error.
 from __future__ import annotations
 
 import glob
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +47,9 @@ def connect(
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
+        spill = Path(tempfile.gettempdir()) / "canaryflow-duckdb"
         con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute(f"SET temp_directory = {_lit(str(spill))}")
     return con
 
 
