@@ -167,3 +167,18 @@ def test_csv_quarantine_names_the_line(traffic, tmp_path: Path) -> None:
     q = [x for w in results for x in w.quarantine]
     assert [x["location"] for x in q] == [f"{path}:5"]  # header is line 1
     assert q[0]["reason"].startswith("input_tokens: not a bigint")
+
+
+def test_otel_error_status_and_provider_finish_reasons(traffic, tmp_path: Path) -> None:
+    recs = traffic.records.iloc[:60].copy()
+    recs["finish_reason"] = "end_turn"  # Anthropic's spelling -> stop
+    recs.loc[3, "finish_reason"] = "max_tokens"  # -> length
+    recs.loc[5, "error"] = "rate_limit"
+    path = write_otel(recs, tmp_path / "s.otel.json")
+    src = ProductionSource(records=str(path), kind="otel", columns={"feature_id": "app.feature"})
+    results, _ = compute_windows(src, settings(), START, END)
+    ops = [r for w in results for r in w.ops]
+    assert sum(r["n_error"] for r in ops) == 1
+    assert sum(r["n_truncated"] for r in ops) == 1
+    assert sum(r["n"] for r in ops) == 60
+    assert not [q for w in results for q in w.quarantine]

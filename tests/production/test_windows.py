@@ -181,3 +181,36 @@ def test_backfill_equals_scheduled_runs_and_is_idempotent(
         # A backfill of an older range never moves the watermark back.
         backfill(bf, src, _st(), START, START + timedelta(hours=1))
         assert read_watermark(bf, src.name) == END
+
+
+def test_users_and_top_spenders_equal_pandas(traffic, traffic_dir: Path, tmp_path: Path) -> None:
+    from prod_env import PRICES
+
+    src = _src(traffic_dir)
+    with _fresh(tmp_path, "s") as store:
+        summary = process(store, src, _st(), END + timedelta(minutes=5))
+    rec = traffic.records.assign(
+        w=traffic.records["timestamp"].dt.floor("15min"),
+        cost=lambda d: (
+            (
+                d["input_tokens"] * d["model_id"].map(lambda m: PRICES[m][0])
+                + d["output_tokens"] * d["model_id"].map(lambda m: PRICES[m][1])
+            )
+            / 1e6
+        ),
+    )
+    for res in summary.results:
+        g = rec[rec["w"] == res.start]
+        assert res.totals["users"] == g["user_id"].nunique()
+        spend = g.groupby("user_id")["cost"].sum().sort_values(ascending=False)
+        top = res.totals["top_spenders"]
+        assert [t["user_id"] for t in top[:3]] == list(spend.index[:3])
+        assert top[0]["cost_usd"] == pytest.approx(spend.iloc[0], abs=1e-9)
+
+
+def test_empty_source_has_nothing_to_do(tmp_path: Path) -> None:
+    src = source(tmp_path / "none-*.jsonl", "jsonl")
+    with _fresh(tmp_path, "s") as store:
+        assert plan(store, src, _st(), END)[0] is None
+        summary = process(store, src, _st(), END)
+        assert summary.windows == 0 and summary.watermark is None
