@@ -279,10 +279,7 @@ def chunk_partials(
         con = connect(threads=threads, memory_limit=settings.memory_limit)
         try:
             _setup(con, source, settings, start, end, files, lenient)
-            sets = {
-                m.name: con.sql(mx.partial_query(m)).to_arrow_table()
-                for m in mx.METRIC_SETS.values()
-            }
+            sets = {m.name: con.sql(mx.partial_query(m)).to_arrow_table() for m in _sets(source)}
             rows = {
                 k: con.sql(q).to_arrow_table()
                 for k, q in _row_queries(settings, start, end).items()
@@ -292,6 +289,15 @@ def chunk_partials(
             con.close()
 
     return _with_fallback(source, run)
+
+
+def _sets(source: ProductionSource, *skip: mx.MetricSet) -> list[mx.MetricSet]:
+    """The metric sets a scan computes: user signals only when a signals source is set."""
+    return [
+        m
+        for m in mx.METRIC_SETS.values()
+        if m not in skip and (m is not mx.SIGNALS or source.signals)
+    ]
 
 
 def _with_fallback(source: ProductionSource, run: Callable[[bool], Any]) -> Any:
@@ -341,8 +347,10 @@ def merge_partials(
 
     con = connect()
     try:
-        stats = {}
+        stats = {"signals": pd.DataFrame()}
         for m in mx.METRIC_SETS.values():
+            if m.name not in parts[0].sets:
+                continue
             con.register("parts", pa.concat_tables([p.sets[m.name] for p in parts]))
             if m is mx.USERS:
                 stats.update(_user_frames(con, mx.merge_query(m, "parts"), settings))
@@ -366,7 +374,8 @@ def _single(
         con = connect(threads=threads, memory_limit=settings.memory_limit)
         try:
             _setup(con, source, settings, start, end, None, lenient)
-            stats = {m.name: _fetch(con, mx.single_query(m)) for m in (mx.OPS, mx.SIGNALS)}
+            stats = {m.name: _fetch(con, mx.single_query(m)) for m in _sets(source, mx.USERS)}
+            stats.setdefault("signals", pd.DataFrame())
             stats.update(_user_frames(con, mx.single_query(mx.USERS), settings))
             rows = {k: _fetch(con, q) for k, q in _row_queries(settings, start, end).items()}
             return stats, rows, lenient
