@@ -100,3 +100,30 @@ def test_window_sample_is_the_hash_sample(traffic_dir: Path, traffic) -> None:
     rate = rec["feature_id"].map(lambda f: 0.5 if f == "doc-extract" else 0.1)
     want = {i for i, r in zip(rec["request_id"], rate, strict=True) if is_sampled(i, r, "s1")}
     assert got == want
+
+
+def test_settings_from_config() -> None:
+    from datetime import timedelta
+
+    from canaryflow.config import Config
+    from canaryflow.production import Settings
+
+    cfg = Config.model_validate(
+        {
+            "production": {
+                "source": "x.jsonl",
+                "window_minutes": 5,
+                "allowed_lateness_minutes": 2,
+                "sample_rates": {"a": 0.5},
+                "sample_salt": "r1",
+                "safety_patterns": [r"\bforbidden\b"],
+                "user_hourly_limit_usd": 2.5,
+                "budgets_usd": {"total": 10},
+            }
+        }
+    )
+    st = Settings.from_config(cfg.production)
+    assert st.window == timedelta(minutes=5) and st.lateness == timedelta(minutes=2)
+    assert st.sample_rates == {"a": 0.5} and st.salt == "r1"
+    assert st.safety_regex == r"(?i)(?:\bforbidden\b)"
+    assert st.user_hourly_limit_usd == 2.5 and st.budgets_usd == {"total": 10}
