@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from canaryflow.config import ProductionConfig
 from canaryflow.production import _metrics as mx
 from canaryflow.production._sampling import safety_regex, sample_condition
-from canaryflow.production._sources import ProductionSource, connect
+from canaryflow.production._sources import ProductionSource, _lit, connect
 from canaryflow.redact import redact
 from canaryflow.store._types import ReviewItem
 
@@ -210,7 +210,7 @@ def _setup(
     hour = _floor(start, timedelta(hours=1))
     flag = "false"
     if settings.safety_regex:
-        flag = f"coalesce(regexp_matches(output, {mx._lit(settings.safety_regex)}), false)"
+        flag = f"coalesce(regexp_matches(output, {_lit(settings.safety_regex)}), false)"
     cond = sample_condition(settings.sample_rate, settings.sample_rates, settings.salt)
     in_range = f"_ts_us >= {_us(hour)} AND _ts_us < {_us(end)}"
     body = f"""

@@ -33,7 +33,6 @@ __all__ = [
     "finalize",
     "merge_query",
     "partial_query",
-    "scope_sql",
     "single_query",
 ]
 
@@ -47,7 +46,7 @@ class MetricSet:
 
     name: str
     relation: str
-    """SQL relation with a ``window_start`` column (see :func:`scope_sql`)."""
+    """The relation it reads (``scoped``, ``scoped_all``, ``signalled``: see ``_engine._setup``)."""
     keys: tuple[str, ...]
     sums: dict[str, str]
     lists: dict[str, tuple[str, str]]
@@ -137,18 +136,6 @@ USERS = MetricSet(
 METRIC_SETS = {m.name: m for m in (OPS, SIGNALS, USERS)}
 
 
-def scope_sql(start_us: int, end_us: int, window_us: int, safety_regex: str | None) -> str:
-    """Valid records of ``[start, end)`` with their window start and hard-block flag."""
-    flag = "false"
-    if safety_regex:
-        flag = f"coalesce(regexp_matches(output, {_lit(safety_regex)}), false)"
-    return f"""
-      SELECT *, make_timestamp(_ts_us - (_ts_us % {window_us}))::TIMESTAMPTZ AS window_start,
-             {flag} AS _flagged
-      FROM (SELECT *, epoch_us(timestamp) AS _ts_us FROM records WHERE _invalid IS NULL)
-      WHERE _ts_us >= {start_us} AND _ts_us < {end_us}"""
-
-
 SIGNALLED_SQL = """
   WITH per_request AS (
     SELECT request_id,
@@ -173,10 +160,6 @@ SIGNALLED_SQL = """
   FROM scoped r
   LEFT JOIN per_request q ON q.request_id = r.request_id
   LEFT JOIN per_session x ON x.session_id = r.session_id"""
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _qlist() -> str:
