@@ -13,6 +13,8 @@ PACKAGES = [
     "canaryflow.errors",
     "canaryflow.incidents",
     "canaryflow.judges",
+    "canaryflow.production",
+    "canaryflow.production.generator",
     "canaryflow.providers",
     "canaryflow.records",
     "canaryflow.reports",

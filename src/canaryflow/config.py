@@ -18,6 +18,7 @@ import os
 import tomllib
 import zoneinfo
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -378,6 +379,28 @@ class ProductionConfig(_Section):
     columns: dict[str, str] = Field(default_factory=dict)
     """Column mapping: canaryflow field -> your column name."""
     budgets_usd: dict[str, float] = Field(default_factory=dict)
+    """Daily budgets in USD: ``total`` or a feature id (80 % warns, 100 % alerts)."""
+    # -- prodengine: the production engine's options (all optional, defaults in DESIGN §3) --
+    format: Literal["auto", "jsonl", "csv", "parquet", "otel", "sql"] = "auto"
+    """``auto``: by file suffix (``.otel.json`` is OpenTelemetry) or ``sql`` for a URL."""
+    query: str | None = None
+    """For a SQL source: a SELECT instead of ``table`` (its columns go through ``columns``)."""
+    signals_columns: dict[str, str] = Field(default_factory=dict)
+    """Column mapping of the user-signals source."""
+    allowed_lateness_minutes: float = Field(default=5.0, ge=0)
+    """A window is closed (and committed) only this long after its end."""
+    start: datetime | None = None
+    """First window start when the source has no watermark yet (default: its oldest record)."""
+    sample_rates: dict[str, float] = Field(default_factory=dict)
+    """Per-feature judge sample rate overriding ``sample_rate``."""
+    sample_salt: str = ""
+    """Mixed into the sampling hash; a rubric with its own salt draws an independent sample."""
+    user_hourly_limit_usd: float | None = Field(default=None, gt=0)
+    safety_patterns: list[str] | None = None
+    """Hard-block regexes run on every output (None: the built-in set; [] disables)."""
+    abandonment_limit: float = Field(default=0.3, ge=0, le=1)
+    satisfaction_floor: float = Field(default=0.8, ge=0, le=1)
+    """Survivorship bias: abandonment above the limit while satisfaction stays above the floor."""
 
 
 class ReportsConfig(_Section):

@@ -15,12 +15,13 @@ from canaryflow.store._charts import ChartsMixin
 from canaryflow.store._engine import create_store_engine, migrate
 from canaryflow.store._incidents import IncidentsMixin
 from canaryflow.store._judge import JudgeMixin
+from canaryflow.store._production import ProductionMixin
 from canaryflow.store._runs import RunsMixin
 
 __all__ = ["Store"]
 
 
-class Store(RunsMixin, ChartsMixin, IncidentsMixin, JudgeMixin):
+class Store(RunsMixin, ChartsMixin, IncidentsMixin, JudgeMixin, ProductionMixin):
     """The results store (SQLite by default, PostgreSQL or any SQLAlchemy URL by configuration).
 
     Open it with ``Store.open(url)``; it is a context manager that disposes its engine.

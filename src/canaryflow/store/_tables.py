@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -41,6 +42,8 @@ __all__ = [
     "judge_cache",
     "judge_labels",
     "metadata",
+    "production_quarantine",
+    "production_windows",
     "review_items",
     "runs",
     "warmups",
@@ -50,7 +53,7 @@ __all__ = [
 VERSION_TABLE = "schema_version"
 """Alembic's version table, under the name the design gives it."""
 
-HEAD_REVISION = "0005_judge"
+HEAD_REVISION = "0006_prodengine"
 """The newest migration; ``Store.open`` upgrades every database to it."""
 
 OPEN_STATES = ("open", "acknowledged")
@@ -336,3 +339,32 @@ judge_labels = Table(
     UniqueConstraint("source", "item_id", "rubric", "labeller"),
     Index("ix_judge_labels_rubric", "rubric"),
 )
+
+# -- prodengine: production window aggregates and quarantined records ----------------------
+
+production_windows = Table(
+    "production_windows",
+    metadata,
+    Column("source", String(500), primary_key=True),
+    Column("window_start", UTCDateTime(), primary_key=True),
+    Column("feature_id", String(200), primary_key=True),
+    Column("model_id", String(200), primary_key=True),
+    Column("metric_set", String(32), primary_key=True),
+    Column("window_end", UTCDateTime(), nullable=False),
+    Column("n", BigInteger, nullable=False),
+    Column("values", JSON, nullable=False),
+    Column("computed_at", UTCDateTime(), nullable=False),
+)
+"""One row per window x feature x model x metric set (``*`` for the window's totals), never
+one per request: the production flow's charts and tests read these."""
+
+production_quarantine = Table(
+    "production_quarantine",
+    metadata,
+    Column("source", String(500), primary_key=True),
+    Column("location", String(1000), primary_key=True),
+    Column("window_start", UTCDateTime()),
+    Column("reason", Text, nullable=False),
+    Column("seen_at", UTCDateTime(), nullable=False),
+)
+"""Production rows that failed validation, by ``file:line`` (a rerun overwrites, never adds)."""
