@@ -3,7 +3,7 @@
 The simulator's natural noise (2 % of replies take an alternative, still-correct wording) makes
 outputs vary from run to run as a real model's do at temperature 0; the pass-rate tests, the
 Bernoulli CUSUMs and the fingerprint test must all stay quiet. Replies come from the simulator's
-in-process core (``canary_sim_fake``) so 2 x 192 runs take seconds, not minutes; the production
+in-process core (``canaryflow.simulator.testing``) so 2 x 192 runs take seconds, not minutes; the production
 warm-up (24 runs) builds the baseline. ``benchmarks/canary_false_alarms.py`` runs 30 days.
 """
 
@@ -14,11 +14,11 @@ from collections import Counter
 from pathlib import Path
 
 from canary_env import T0, write_config
-from canary_sim_fake import sim_client_factory
 
 from canaryflow.config import load_config
 from canaryflow.runs import Workspace, backfill_canary
 from canaryflow.simulator import SimulatorCore
+from canaryflow.simulator.testing import sim_client_factory
 
 SEED = 7300
 DAYS = 7

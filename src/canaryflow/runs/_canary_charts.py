@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from canaryflow.config import AlertsConfig
 from canaryflow.records import Alert, Baseline, RunRecord
 from canaryflow.runs._canary_baseline import ALL, FLOW, RunSummary, log_p50
-from canaryflow.stats import BernoulliCUSUM, EWMAChart
+from canaryflow.stats import BernoulliCUSUM, EWMAChart, calibrated_pass_cusum
 from canaryflow.store import Store
 
 if TYPE_CHECKING:  # the result type lives with the evaluation, which imports this module
@@ -66,23 +66,26 @@ def family_cusum(
 ) -> tuple[Any, list[dict[str, Any]]]:
     """Feed this run into the family's Bernoulli CUSUM; return its point and history.
 
-    p0 comes from the baseline with a floor, so a perfect baseline does not make one failure
-    infinitely surprising. A family that already fails in the baseline has no drop left to
-    chart. Reruns of an applied run change nothing.
+    The trials are the family's probes in this run (``f.n``), not their repetitions, which fail
+    together. The design comes from the baseline's probe-run counts through
+    ``calibrated_pass_cusum``: reference at the posterior mean pass rate, h solved so the
+    false-alarm rate averaged over the rate's posterior is 1 / ``bernoulli_cusum_arl0_runs``
+    (p0 is an estimate from m baseline runs). A family that already fails in the baseline has
+    no drop left to chart. Reruns of an applied run change nothing.
     """
     state, applied = _chart_update(store, run.model, f.family, "bernoulli_cusum", run)
     if applied:
         return None, list((state or {}).get("history", []))
-    pass0 = (f.baseline_successes + 0.5) / (f.baseline_n + 1)
     chart: BernoulliCUSUM | None = None
     if state and "chart" in state:
         chart = BernoulliCUSUM.from_state(state["chart"])
-    elif pass0 - alerts_cfg.min_detectable_drop > 0.01:
-        chart = BernoulliCUSUM(
-            p0=pass0,
-            p1=pass0 - alerts_cfg.min_detectable_drop,
-            arl0=alerts_cfg.bernoulli_cusum_arl0_runs,
+    else:
+        chart = calibrated_pass_cusum(
+            f.baseline_successes,
+            f.baseline_n,
             n_per_run=f.n,
+            min_drop=alerts_cfg.min_detectable_drop,
+            arl0=alerts_cfg.bernoulli_cusum_arl0_runs,
         )
     point = None
     new_state = dict(state or {})

@@ -165,7 +165,7 @@ def build_canary_report(
         SubjectResult(
             subject=f.family,
             metric="pass_rate",
-            unit="fraction of attempts",
+            unit="share of probes passing (>= half of repetitions)",
             baseline_value=f.baseline_rate,
             current_value=f.rate,
             ci_low=f.ci_low,

@@ -46,6 +46,9 @@ class SimRequest:
     temperature: float
     tools: tuple[dict, ...] = ()
     """Provider-neutral tool specs: ``{"name", "description", "parameters"}``."""
+    run: str = ""
+    """The canary run (hour) the request belongs to, when the client says so ('' otherwise);
+    per-run behaviour such as ``flaky_probes`` keys on it."""
 
     @property
     def prompt(self) -> str:
