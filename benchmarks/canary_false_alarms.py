@@ -34,60 +34,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "runs"))
 
-from canary_env import write_config  # noqa: E402
+from canary_env import NaiveReplay, write_config  # noqa: E402
 
 from canaryflow.config import load_config  # noqa: E402
 from canaryflow.runs import Workspace, backfill_canary  # noqa: E402
-from canaryflow.runs._canary_baseline import summarize  # noqa: E402
 from canaryflow.simulator import SimulatorCore  # noqa: E402
 from canaryflow.simulator.testing import sim_client_factory  # noqa: E402
-from canaryflow.stats import BernoulliCUSUM, bh_adjust, rate_drop_test  # noqa: E402
 
 HOURS_PER_MONTH = 720
-
-
-class NaiveReplay:
-    """The previous statistics, replayed: every repetition one Bernoulli trial.
-
-    Fisher one-sided + BH on attempt counts against the baseline's attempt counts, and a
-    Bernoulli CUSUM per family designed at the baseline's attempt pass rate (floored as before)
-    with ``n_per_run`` = attempts. Used only to report the "before" figure on the same runs.
-    """
-
-    def __init__(self, q: float, drop: float, arl0: float) -> None:
-        self.q, self.drop, self.arl0 = q, drop, arl0
-        self.charts: dict[tuple[str, str], BernoulliCUSUM | None] = {}
-        self.fisher = 0
-        self.cusum = 0
-        self.runs_with_alarm = 0
-
-    def feed(self, model: str, baselines: dict[str, Any], items: list[Any]) -> None:
-        cur = summarize(items)
-        fams = [f for f in sorted(cur.family_n) if f in baselines and cur.family_n[f]]
-        pvals = []
-        alarmed = False
-        for fam in fams:
-            bs, bn = int(baselines[fam]["successes"]), int(baselines[fam]["trials"])
-            s, n = cur.family_pass[fam], cur.family_n[fam]
-            pvals.append(rate_drop_test(bs, bn, s, n).p_value)
-            key = (model, fam)
-            if key not in self.charts:
-                p0 = (bs + 0.5) / (bn + 1)
-                self.charts[key] = (
-                    BernoulliCUSUM(p0, p0 - self.drop, arl0=self.arl0, n_per_run=n)
-                    if p0 - self.drop > 0.01
-                    else None
-                )
-            chart = self.charts[key]
-            if chart is not None and chart.update(n - s, n).alarm:
-                chart.reset()
-                self.cusum += 1
-                alarmed = True
-        if pvals:
-            hits = int((bh_adjust(pvals) < self.q).sum())
-            self.fisher += hits
-            alarmed = alarmed or hits > 0
-        self.runs_with_alarm += alarmed
 
 
 def main() -> int:
