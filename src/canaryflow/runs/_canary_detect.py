@@ -444,6 +444,18 @@ def _notes(model: str, cur: RunSummary, baselines: dict[tuple[str, str], Baselin
     return notes
 
 
+def _uncharted(families: Sequence[FamilyResult]) -> list[str]:
+    """Families compared this run but without an across-run CUSUM (see calibrated_pass_cusum)."""
+    names = sorted(f.family for f in families if f.verdict != "no-data" and f.cusum_limit is None)
+    if not names:
+        return []
+    return [
+        f"no across-run CUSUM for {names}: their baseline is too small to hold the stated "
+        "false-alarm rate at any limit, or already fails more than the drop it would chart; "
+        "the per-run test still runs (a longer baseline, `baseline promote`, brings it back)"
+    ]
+
+
 def evaluate_run(
     store: Store,
     alerts_cfg: AlertsConfig,
@@ -506,7 +518,7 @@ def evaluate_run(
         newly_failing=tuple(newly),
         failing_examples=tuple(_failing(items)[:50]),
         baseline_n=fp_base.n if fp_base else None,
-        notes=tuple(_notes(run.model, cur, baselines)),
+        notes=tuple(_notes(run.model, cur, baselines) + _uncharted(families)),
         pass_history=tuple(pass_history),
         latency_history=tuple(latency_history),
     )

@@ -185,10 +185,13 @@ class BernoulliCUSUM:
                     break
             return 1 / rate if rate > 0 else math.inf
 
+        # A posterior mixture with mass where the chart drifts upwards may need any h: stop at
+        # 64 failures' worth (each step is a dozen Markov chains) and say it is out of reach.
+        limit = (400 if len(self._in_control) == 1 else 64) * self._a
         lo, hi = 0, self._a
         while arl(hi) < self.arl0:
             lo, hi = hi, 2 * hi
-            if hi > 400 * self._a:
+            if hi > limit:
                 raise StatsError(f"arl0={self.arl0} is out of reach for this design")
         # A single in-control rate is solved to the lattice step; a posterior mixture (many
         # Markov chains per step) to 0.5 % of h, rounding up so the target is still met.

@@ -116,19 +116,25 @@ def calibrated_pass_cusum(
 
     Returns:
         The chart with reference p0 = posterior mean, p1 = p0 - ``min_drop``; None when p1
-        would fall below 1 % (a family failing that much has no drop left to chart).
+        would fall below 1 % (a family failing that much has no drop left to chart) or when the
+        baseline is too small for any limit to hold ``arl0`` (e.g. 4 runs of 2 probes: the
+        posterior cannot rule out the drop itself). The per-run test still runs then; a longer
+        baseline brings the chart back.
     """
     trials = count(trials, "trials", minimum=1)
     p0 = (count(successes, "successes") + 0.5) / (trials + 1)
     if p0 - min_drop <= MIN_CHART_RATE:
         return None
-    return BernoulliCUSUM(
-        p0=p0,
-        p1=p0 - min_drop,
-        arl0=arl0,
-        n_per_run=n_per_run,
-        in_control=posterior_nodes(successes, trials),
-    )
+    try:
+        return BernoulliCUSUM(
+            p0=p0,
+            p1=p0 - min_drop,
+            arl0=arl0,
+            n_per_run=n_per_run,
+            in_control=posterior_nodes(successes, trials),
+        )
+    except StatsError:
+        return None
 
 
 def simulate_baseline_alarm_rates(
