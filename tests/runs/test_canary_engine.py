@@ -109,7 +109,8 @@ def test_rerunning_an_hour_is_idempotent(tmp_path: Path) -> None:
         return {
             "items": len(ws.store.items_for_runs([run_id])),
             "runs": len(ws.store.list_runs("canary", MODEL)),
-            "chart": json.dumps(chart["chart"], sort_keys=True, default=str),
+            # A 4-run baseline is too small for a calibrated CUSUM: the state keeps history only.
+            "chart": json.dumps(chart.get("chart"), sort_keys=True, default=str),
             "history": len(chart["history"]),
             "applied": chart["applied"].count(run_id),
             "incidents": [(i.incident_id, len(i.alerts), i.run_ids) for i in incidents],
