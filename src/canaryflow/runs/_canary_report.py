@@ -78,7 +78,7 @@ def make_charts(ws: Workspace, run: RunRecord, ev: CanaryEvaluation) -> list[Cha
                 Chart(
                     title=f"{name} pass rate per run",
                     path=str(path),
-                    unit="pass rate (fraction of attempts)",
+                    unit="pass rate (share of probes passing)",
                 )
             )
             path = out_dir / f"{run.model}-{stamp}-{name}-cusum.png"
