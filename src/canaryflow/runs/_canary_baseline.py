@@ -163,6 +163,15 @@ def build_baselines(
     modal = {pid: c.most_common(1)[0][0] for pid, c in pooled.outputs.items()}
     modal_hits = sum(pooled.outputs[pid][modal[pid]] for pid in modal)
     attempts = sum(sum(c.values()) for c in pooled.outputs.values())
+    # Probe-runs that kept their modal output (at least half the repetitions): the unit of the
+    # fingerprint test, since a flaky probe moves all its repetitions in a run together.
+    per_run: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for it in items:
+        if it.passed is not None and it.item_id in modal:
+            cell = per_run[(it.run_id, it.item_id)]
+            cell[0] += _digest(it.normalized_output) == modal[it.item_id]
+            cell[1] += 1
+    probe_run_hits = sum(2 * hits >= n for hits, n in per_run.values())
     out.append(
         Baseline(
             flow=FLOW,
@@ -175,6 +184,8 @@ def build_baselines(
                 "modal_examples": {pid: pooled.examples[d] for pid, d in modal.items()},
                 "modal_hits": modal_hits,
                 "attempts": attempts,
+                "probe_run_modal": probe_run_hits,
+                "probe_runs": len(per_run),
                 "probes": {
                     pid: {
                         "successes": pooled.probe_pass[pid],

@@ -12,8 +12,9 @@ Three signals, each with a known false-alarm rate (DESIGN.md §4):
   outcomes, its limit calibrated for a baseline rate that is itself an estimate
   (``calibrated_pass_cusum``), which accumulates the small per-run evidence of modest drops;
 * the behaviour fingerprint: at temperature 0 each probe has a modal output in the baseline;
-  the share of attempts that leave it is tested (one-sided Fisher) so a silent model update is
-  caught even when every check still passes. New provider model names are facts, not statistics.
+  the share of probes whose repetitions mostly leave it is tested against the baseline's
+  probe-runs (one-sided Fisher) so a silent model update is caught even when every check still
+  passes. New provider model names are facts, not statistics.
 
 Latency is charted (EWMA on log p50 per run) with limits from the frozen baseline.
 """
@@ -309,7 +310,14 @@ def _fingerprint(alerts_cfg: AlertsConfig, cur: RunSummary, fp: Baseline) -> Fin
                     }
                 )
     b_hits, b_att = int(fp.stats["modal_hits"]), int(fp.stats["attempts"])
-    p_fp = rate_drop_test(b_hits, b_att, hits, attempts).p_value if attempts else None
+    compared = len([p for p in cur.outputs if p in modal])
+    if "probe_runs" in fp.stats and compared:
+        # Probe-runs, not attempts: a flaky probe moves all its repetitions together.
+        kept = compared - len(changed)
+        base_kept, base_n = int(fp.stats["probe_run_modal"]), int(fp.stats["probe_runs"])
+        p_fp: float | None = rate_drop_test(base_kept, base_n, kept, compared).p_value
+    else:  # a baseline frozen before probe-run counts: attempts, as then
+        p_fp = rate_drop_test(b_hits, b_att, hits, attempts).p_value if attempts else None
     new_names = tuple(sorted(set(cur.model_names) - set(fp.stats["model_names"])))
     alarm = bool(
         (
