@@ -48,9 +48,11 @@ def test_run_canary_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         run_canary(ws, models=["support-bot"], as_of=T0 - timedelta(hours=h))
     assert ws.store.list_baselines("canary", "support-bot")
 
-    # 1: the model starts transposing EU dates -> an incident is opened.
+    # 1: the model starts transposing every EU date -> an incident is opened. (Against a 2-run
+    # baseline, 3 of 12 failing probes are not significant at q = 0.001 once repetitions are
+    # not counted as independent trials; this test is about the exit code.)
     url = simulator_url(ws.config.simulator)
-    set_scenario(url, "date_transposition", rate=0.3)
+    set_scenario(url, "date_transposition", rate=1.0)
     try:
         result = _run(path, (T0 + timedelta(hours=1)).isoformat())
     finally:

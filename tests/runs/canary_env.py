@@ -17,9 +17,12 @@ from typing import Any
 from canaryflow.config import AlertsConfig, Config, load_config
 from canaryflow.definitions import load_probes
 from canaryflow.demo import to_toml
+from canaryflow.runs._canary_baseline import summarize
+from canaryflow.stats import BernoulliCUSUM, bh_adjust, rate_drop_test
 
 __all__ = [
     "PROBES",
+    "NaiveReplay",
     "REPO",
     "REPETITIONS",
     "T0",
@@ -84,6 +87,50 @@ def write_config(
     path = tmp / "canaryflow.toml"
     path.write_text(to_toml(cfg), encoding="utf-8")
     return path
+
+
+class NaiveReplay:
+    """The previous statistics, replayed: every repetition one Bernoulli trial.
+
+    Fisher one-sided + BH on attempt counts against the baseline's attempt counts, and a
+    Bernoulli CUSUM per family designed at the baseline's attempt pass rate (floored as before)
+    with ``n_per_run`` = attempts. Used only to report the "before" figure on the same runs.
+    """
+
+    def __init__(self, q: float, drop: float, arl0: float) -> None:
+        self.q, self.drop, self.arl0 = q, drop, arl0
+        self.charts: dict[tuple[str, str], BernoulliCUSUM | None] = {}
+        self.fisher = 0
+        self.cusum = 0
+        self.runs_with_alarm = 0
+
+    def feed(self, model: str, baselines: dict[str, Any], items: list[Any]) -> None:
+        cur = summarize(items)
+        fams = [f for f in sorted(cur.family_n) if f in baselines and cur.family_n[f]]
+        pvals = []
+        alarmed = False
+        for fam in fams:
+            bs, bn = int(baselines[fam]["successes"]), int(baselines[fam]["trials"])
+            s, n = cur.family_pass[fam], cur.family_n[fam]
+            pvals.append(rate_drop_test(bs, bn, s, n).p_value)
+            key = (model, fam)
+            if key not in self.charts:
+                p0 = (bs + 0.5) / (bn + 1)
+                self.charts[key] = (
+                    BernoulliCUSUM(p0, p0 - self.drop, arl0=self.arl0, n_per_run=n)
+                    if p0 - self.drop > 0.01
+                    else None
+                )
+            chart = self.charts[key]
+            if chart is not None and chart.update(n - s, n).alarm:
+                chart.reset()
+                self.cusum += 1
+                alarmed = True
+        if pvals:
+            hits = int((bh_adjust(pvals) < self.q).sum())
+            self.fisher += hits
+            alarmed = alarmed or hits > 0
+        self.runs_with_alarm += alarmed
 
 
 def copy_flows(project: Path) -> None:

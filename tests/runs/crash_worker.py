@@ -14,11 +14,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from canary_env import T0  # noqa: E402
-from canary_sim_fake import sim_client_factory  # noqa: E402
 
 from canaryflow.config import load_config  # noqa: E402
 from canaryflow.runs import Workspace, run_canary  # noqa: E402
 from canaryflow.simulator import SimulatorCore  # noqa: E402
+from canaryflow.simulator.testing import sim_client_factory  # noqa: E402
 
 MODEL = "support-bot"
 CHANGE_AT = 15

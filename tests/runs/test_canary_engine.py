@@ -1,8 +1,8 @@
 """The canary engine without Prefect: warm-up, baselines, idempotent reruns, degraded runs.
 
-Most tests answer from the simulator's in-process core (``canary_sim_fake``): same rules, noise
-and scenarios as the HTTP simulator, a few milliseconds per run. The degraded-run test goes
-through the real simulator and SDKs.
+Most tests answer from the simulator's in-process core (``canaryflow.simulator.testing``): same
+rules, noise and scenarios as the HTTP simulator, a few milliseconds per run. The degraded-run
+test goes through the real simulator and SDKs.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from canary_env import REPETITIONS, T0, write_config
-from canary_sim_fake import sim_client_factory
 
 from canaryflow.config import load_config
 from canaryflow.providers import simulator_url
 from canaryflow.runs import Workspace, run_canary
 from canaryflow.runs._canary_detect import ALL
 from canaryflow.simulator import SimulatorCore, set_scenario
+from canaryflow.simulator.testing import sim_client_factory
 from canaryflow.store import ChartKey
 
 SEED = 7200

@@ -13,13 +13,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from canary_env import T0, incident_markdown, runbook_sections, write_config
-from canary_sim_fake import sim_client_factory
 from typer.testing import CliRunner
 
 from canaryflow.cli import app
 from canaryflow.config import load_config
 from canaryflow.runs import Workspace, run_canary
 from canaryflow.simulator import SimulatorCore
+from canaryflow.simulator.testing import sim_client_factory
 
 MODEL = "support-bot"
 runner = CliRunner(env={"COLUMNS": "250"})

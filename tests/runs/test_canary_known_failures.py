@@ -7,13 +7,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from canary_env import T0, write_config
-from canary_sim_fake import core_reply
 
 from canaryflow.config import load_config
 from canaryflow.providers import FakeClient
 from canaryflow.records import Completion
 from canaryflow.runs import Workspace, run_canary
 from canaryflow.simulator import SimulatorCore
+from canaryflow.simulator.testing import core_reply
 
 MODEL = "support-bot"
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from canary_env import PROBES, T0, write_config
-from canary_sim_fake import sim_client_factory
 
 from canaryflow import baselines
 from canaryflow.config import load_config
@@ -25,6 +24,7 @@ from canaryflow.records import RunRecord, utcnow
 from canaryflow.runs import Workspace, run_canary
 from canaryflow.runs._canary_detect import canary_stats
 from canaryflow.simulator import SimulatorCore
+from canaryflow.simulator.testing import sim_client_factory
 
 MODEL = "support-bot"
 W = 12

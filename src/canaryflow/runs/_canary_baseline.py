@@ -1,8 +1,10 @@
 """Canary baselines: pool runs into counts and freeze them as versioned baselines.
 
-What is frozen per model: each family's pass count (the Fisher and CUSUM reference), the
-fingerprint (each probe's modal normalized output and the share of attempts that hit it, the
-provider model names and system fingerprints seen) and the per-run median latency (log scale).
+What is frozen per model: each family's passing probe-runs out of its probe-runs (the Fisher and
+CUSUM reference; a probe's repetitions in one run are one trial, see ``stats._probe_units``) and
+its per-attempt pass count (context), the fingerprint (each probe's modal normalized output and
+the share of attempts that hit it, the provider model names and system fingerprints seen) and
+the per-run median latency (log scale).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from canaryflow.records import Baseline, ItemResult, MetricClass, RunRecord
+from canaryflow.stats import probe_failed
 
 __all__ = [
     "ALL",
@@ -51,6 +54,10 @@ class RunSummary:
     family_pass: Counter[str] = field(default_factory=Counter)
     family_n: Counter[str] = field(default_factory=Counter)
     family_errors: Counter[str] = field(default_factory=Counter)
+    family_probe_pass: Counter[str] = field(default_factory=Counter)
+    """Passing probe-runs per family: the unit the family tests count (``probe_failed``)."""
+    family_probe_n: Counter[str] = field(default_factory=Counter)
+    """Probe-runs with at least one valid repetition, per family."""
     probe_pass: Counter[str] = field(default_factory=Counter)
     probe_n: Counter[str] = field(default_factory=Counter)
     probe_family: dict[str, str] = field(default_factory=dict)
@@ -70,9 +77,19 @@ class RunSummary:
 
 
 def summarize(items: Sequence[ItemResult]) -> RunSummary:
-    """Pool the attempts of one or several runs."""
+    """Pool the attempts of one or several runs.
+
+    Repetitions of a probe in one run are counted as attempts, and also collapsed into one
+    probe-run outcome (``probe_failed``): at temperature 0 they fail together, so only the
+    probe-run is an independent trial for the family tests.
+    """
     s = RunSummary()
+    reps: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for it in items:
+        if it.passed is not None:
+            cell = reps[(it.run_id, it.item_id)]
+            cell[0] += not it.passed
+            cell[1] += 1
         s.attempts += 1
         s.probe_family[it.item_id] = it.subject
         if it.passed is None:
@@ -94,6 +111,10 @@ def summarize(items: Sequence[ItemResult]) -> RunSummary:
             s.model_names[it.model_returned] += 1
         if it.latency_ms is not None and it.latency_ms > 0:
             s.latencies.append(it.latency_ms)
+    for (_, pid), (failures, trials) in reps.items():
+        fam = s.probe_family[pid]
+        s.family_probe_n[fam] += 1
+        s.family_probe_pass[fam] += not probe_failed(failures, trials)
     return s
 
 
@@ -125,11 +146,16 @@ def build_baselines(
                 model=model,
                 subject=fam,
                 metric="pass_rate",
-                n=pooled.family_n[fam],
+                n=pooled.family_probe_n[fam],
                 stats={
+                    "probe_run_successes": pooled.family_probe_pass[fam],
+                    "probe_run_trials": pooled.family_probe_n[fam],
+                    "probe_run_rate": pooled.family_probe_pass[fam] / pooled.family_probe_n[fam],
+                    "runs": len(run_ids),
                     "successes": pooled.family_pass[fam],
                     "trials": pooled.family_n[fam],
                     "rate": pooled.family_pass[fam] / pooled.family_n[fam],
+                    "unit": "probe-run (fails when >= half of its repetitions fail)",
                 },
                 **window,
             )
@@ -137,6 +163,15 @@ def build_baselines(
     modal = {pid: c.most_common(1)[0][0] for pid, c in pooled.outputs.items()}
     modal_hits = sum(pooled.outputs[pid][modal[pid]] for pid in modal)
     attempts = sum(sum(c.values()) for c in pooled.outputs.values())
+    # Probe-runs that kept their modal output (at least half the repetitions): the unit of the
+    # fingerprint test, since a flaky probe moves all its repetitions in a run together.
+    per_run: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for it in items:
+        if it.passed is not None and it.item_id in modal:
+            cell = per_run[(it.run_id, it.item_id)]
+            cell[0] += _digest(it.normalized_output) == modal[it.item_id]
+            cell[1] += 1
+    probe_run_hits = sum(2 * hits >= n for hits, n in per_run.values())
     out.append(
         Baseline(
             flow=FLOW,
@@ -149,6 +184,8 @@ def build_baselines(
                 "modal_examples": {pid: pooled.examples[d] for pid, d in modal.items()},
                 "modal_hits": modal_hits,
                 "attempts": attempts,
+                "probe_run_modal": probe_run_hits,
+                "probe_runs": len(per_run),
                 "probes": {
                     pid: {
                         "successes": pooled.probe_pass[pid],

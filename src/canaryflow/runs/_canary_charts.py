@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from canaryflow.config import MIN_BASELINE_RUNS, AlertParams
 from canaryflow.records import Alert, Baseline, RunRecord
 from canaryflow.runs._canary_baseline import ALL, FLOW, RunSummary, log_p50
-from canaryflow.stats import BernoulliCUSUM, EWMAChart
+from canaryflow.stats import BernoulliCUSUM, EWMAChart, calibrated_pass_cusum
 from canaryflow.store import ChartKey, Store
 
 if TYPE_CHECKING:  # the result type lives with the evaluation, which imports this module
@@ -71,28 +71,41 @@ def family_cusum(
     """Feed this run into the family's Bernoulli CUSUM; return its point and history.
 
     The chart belongs to the family's baseline version ``b`` (a promote or accepted change
-    starts a new one). p0 comes from the baseline with a floor, so a perfect baseline does not
-    make one failure infinitely surprising. A family that already fails in the baseline has no
-    drop left to chart. A rerun of the same hour recomputes the same point (same alarm).
+    starts a new one). The trials are the family's probes in this run (``f.n``), not their
+    repetitions, which fail together. The design comes from the baseline's probe-run counts
+    through ``calibrated_pass_cusum``: reference at the posterior mean pass rate, h solved so
+    the false-alarm rate averaged over the rate's posterior is 1 / ``bernoulli_cusum_arl0_runs``
+    (p0 is an estimate from m baseline runs); it is designed once, for the chart's first point.
+    A family that already fails in the baseline has no drop left to chart (None). A rerun of
+    the same hour recomputes the same point (same alarm).
     """
-    pass0 = (f.baseline_successes + 0.5) / (f.baseline_n + 1)
-    if pass0 - alerts_cfg.min_detectable_drop <= 0.01:
-        return None, []
     key = ChartKey.of(b, "bernoulli_cusum")
+    designed: list[BernoulliCUSUM | None] = []
+
+    def design() -> BernoulliCUSUM | None:
+        if not designed:
+            designed.append(
+                calibrated_pass_cusum(
+                    f.baseline_successes,
+                    f.baseline_n,
+                    n_per_run=f.n,
+                    min_drop=alerts_cfg.min_detectable_drop,
+                    arl0=alerts_cfg.bernoulli_cusum_arl0_runs,
+                )
+            )
+        return designed[0]
+
+    if store.chart_state(key) is None and design() is None:
+        return None, []
 
     def fold(
         state: dict[str, Any] | None, obs: dict[str, Any], when: datetime
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        chart = (
-            BernoulliCUSUM.from_state(state)
-            if state
-            else BernoulliCUSUM(
-                p0=pass0,
-                p1=pass0 - alerts_cfg.min_detectable_drop,
-                arl0=alerts_cfg.bernoulli_cusum_arl0_runs,
-                n_per_run=obs["n"],
-            )
-        )
+        if state is None:
+            initial = design()
+            assert initial is not None  # checked before the first point
+            state = initial.state()
+        chart = BernoulliCUSUM.from_state(state)
         pt = chart.update(obs["failed"], obs["n"], label=when.isoformat())
         first = change_start(pt.change_point)
         if pt.alarm:

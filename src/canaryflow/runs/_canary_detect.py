@@ -2,14 +2,19 @@
 
 Three signals, each with a known false-alarm rate (DESIGN.md §4):
 
-* per-family pass rates: one-sided Fisher exact against the frozen baseline sample,
-  Benjamini–Hochberg across families at ``alerts.fdr_q``; a power check turns a quiet result on
-  a small family into "inconclusive" rather than "pass";
-* a Bernoulli CUSUM per family across runs (Reynolds & Stoumbos 1999), which accumulates the
-  small per-run evidence of modest drops;
+* per-family pass rates counted per *probe-run* (a probe fails in a run when at least half of
+  its repetitions fail: at temperature 0 repetitions fail together, so they are not independent
+  trials; see ``canaryflow.stats._probe_units``): one-sided Fisher exact of the run's failing
+  probes against the frozen baseline's probe-run counts, Benjamini–Hochberg across families at
+  ``alerts.fdr_q``; a power check turns a quiet result on a small family into "inconclusive"
+  rather than "pass";
+* a Bernoulli CUSUM per family across runs (Reynolds & Stoumbos 1999) on the same probe-run
+  outcomes, its limit calibrated for a baseline rate that is itself an estimate
+  (``calibrated_pass_cusum``), which accumulates the small per-run evidence of modest drops;
 * the behaviour fingerprint: at temperature 0 each probe has a modal output in the baseline;
-  the share of attempts that leave it is tested (one-sided Fisher) so a silent model update is
-  caught even when every check still passes. New provider model names are facts, not statistics.
+  the share of probes whose repetitions mostly leave it is tested against the baseline's
+  probe-runs (one-sided Fisher) so a silent model update is caught even when every check still
+  passes. New provider model names are facts, not statistics.
 
 Latency is charted (EWMA on log p50 per run) with limits from the frozen baseline.
 """
@@ -62,7 +67,12 @@ __all__ = [
 
 @dataclass(frozen=True)
 class FamilyResult:
-    """One family's pass rate against its baseline."""
+    """One family's pass rate against its baseline, in probe-runs.
+
+    ``successes``/``n`` count this run's probes (passing / with a valid repetition) and
+    ``baseline_successes``/``baseline_n`` the baseline's probe-runs: the tested unit.
+    ``attempts_passed``/``attempts`` are the repetitions, shown for context only.
+    """
 
     family: str
     successes: int
@@ -80,6 +90,8 @@ class FamilyResult:
     cusum_statistic: float | None = None
     cusum_limit: float | None = None
     cusum_alarm: bool = False
+    attempts_passed: int = 0
+    attempts: int = 0
 
     @property
     def rate(self) -> float | None:
@@ -159,27 +171,57 @@ def _failing(items: Sequence[ItemResult], family: str | None = None) -> list[dic
 def _family_tests(
     alerts_cfg: AlertParams, cur: RunSummary, baselines: dict[tuple[str, str], Baseline]
 ) -> list[FamilyResult]:
-    """Per-family Fisher tests, BH-adjusted across families, with power-based verdicts."""
+    """Per-family Fisher tests on probe-run counts, BH-adjusted, with power-based verdicts.
+
+    The probe-run is the trial (failing repetitions of one probe in one run are one event), so
+    the per-run false-alarm rate is at most ``fdr_q`` even when probes are flaky. A baseline
+    frozen before probe-run counts were stored is not compared (see ``_notes``).
+    """
     pending: list[FamilyResult] = []
     for fam in sorted(set(cur.family_n) | set(cur.family_errors)):
         b = baselines.get((fam, "pass_rate"))
-        if b is None:
+        if b is None or "probe_run_trials" not in b.stats:
             continue
-        bs, bn = int(b.stats["successes"]), int(b.stats["trials"])
-        s, n = cur.family_pass[fam], cur.family_n[fam]
+        bs, bn = int(b.stats["probe_run_successes"]), int(b.stats["probe_run_trials"])
+        s, n = cur.family_probe_pass[fam], cur.family_probe_n[fam]
+        context = {"attempts_passed": cur.family_pass[fam], "attempts": cur.family_n[fam]}
         if n == 0:
             pending.append(
                 FamilyResult(
-                    fam, 0, 0, cur.family_errors[fam], bs, bn, 0.0, 1.0, None, None, None, "no-data"
-                )
+                    fam,
+                    0,
+                    0,
+                    cur.family_errors[fam],
+                    bs,
+                    bn,
+                    0.0,
+                    1.0,
+                    None,
+                    None,
+                    None,
+                    "no-data",
+                    **context,
+                )  # fmt: skip
             )
             continue
         ci = wilson_interval(s, n)
         p = rate_drop_test(bs, bn, s, n, method=alerts_cfg.rate_method).p_value
         pending.append(
             FamilyResult(
-                fam, s, n, cur.family_errors[fam], bs, bn, ci.low, ci.high, p, None, None, "pending"
-            )
+                fam,
+                s,
+                n,
+                cur.family_errors[fam],
+                bs,
+                bn,
+                ci.low,
+                ci.high,
+                p,
+                None,
+                None,
+                "pending",
+                **context,
+            )  # fmt: skip
         )
     tested = [f for f in pending if f.p_value is not None]
     adjusted = bh_adjust([f.p_value for f in tested]) if tested else []
@@ -232,9 +274,9 @@ def _family_alert(
             p_value=f.p_adjusted,
             first_window=run.as_of,
             message=(
-                f"{f.family} pass rate dropped from {f.baseline_rate:.3f} "
-                f"(n={f.baseline_n}) to {f.rate:.3f} ({f.successes}/{f.n}), "
-                f"BH-adjusted p={f.p_adjusted:.2g}"
+                f"{f.family} share of passing probes dropped from {f.baseline_rate:.3f} "
+                f"(n={f.baseline_n} probe-runs) to {f.rate:.3f} ({f.successes}/{f.n} probes, "
+                f"{f.attempts_passed}/{f.attempts} attempts), BH-adjusted p={f.p_adjusted:.2g}"
             ),
         )
     if point is not None and point.alarm:
@@ -245,7 +287,7 @@ def _family_alert(
             limit=point.limit,
             first_window=point.first_window or run.as_of,
             message=(
-                f"{f.family}: failures accumulated across runs beyond the Bernoulli "
+                f"{f.family}: failing probes accumulated across runs beyond the Bernoulli "
                 f"CUSUM limit ({point.statistic:.2f} > {point.limit:.2f})"
             ),
         )
@@ -278,7 +320,14 @@ def _fingerprint(alerts_cfg: AlertParams, cur: RunSummary, fp: Baseline) -> Fing
                     }
                 )
     b_hits, b_att = int(fp.stats["modal_hits"]), int(fp.stats["attempts"])
-    p_fp = rate_drop_test(b_hits, b_att, hits, attempts).p_value if attempts else None
+    compared = len([p for p in cur.outputs if p in modal])
+    if "probe_runs" in fp.stats and compared:
+        # Probe-runs, not attempts: a flaky probe moves all its repetitions together.
+        kept = compared - len(changed)
+        base_kept, base_n = int(fp.stats["probe_run_modal"]), int(fp.stats["probe_runs"])
+        p_fp: float | None = rate_drop_test(base_kept, base_n, kept, compared).p_value
+    else:  # a baseline frozen before probe-run counts: attempts, as then
+        p_fp = rate_drop_test(b_hits, b_att, hits, attempts).p_value if attempts else None
     new_names = tuple(sorted(set(cur.model_names) - set(fp.stats["model_names"])))
     alarm = bool(
         (
@@ -381,6 +430,18 @@ def _notes(model: str, cur: RunSummary, baselines: dict[tuple[str, str], Baselin
     fp = baselines.get((ALL, "fingerprint"))
     lb = baselines.get((ALL, "latency_log_p50"))
     new_families = sorted(f for f in cur.family_n if (f, "pass_rate") not in baselines)
+    old_unit = sorted(
+        f
+        for f in cur.family_n
+        if (f, "pass_rate") in baselines
+        and "probe_run_trials" not in baselines[(f, "pass_rate")].stats
+    )
+    if old_unit:
+        notes.append(
+            f"pass rates not compared for {old_unit}: their baseline predates probe-run counts; "
+            f"freeze a new one with `canaryflow baseline promote --model {model} --since <time> "
+            "--reason ...`"
+        )
     new_probes = sorted(p for p in cur.probe_n if fp is None or p not in fp.stats["modal"])
     if new_families or new_probes:
         notes.append(
@@ -404,6 +465,18 @@ def _notes(model: str, cur: RunSummary, baselines: dict[tuple[str, str], Baselin
             "for the estimated baseline (see the chart's calibration note)"
         )
     return notes
+
+
+def _uncharted(families: Sequence[FamilyResult]) -> list[str]:
+    """Families compared this run but without an across-run CUSUM (see calibrated_pass_cusum)."""
+    names = sorted(f.family for f in families if f.verdict != "no-data" and f.cusum_limit is None)
+    if not names:
+        return []
+    return [
+        f"no across-run CUSUM for {names}: their baseline is too small to hold the stated "
+        "false-alarm rate at any limit, or already fails more than the drop it would chart; "
+        "the per-run test still runs (a longer baseline, `baseline promote`, brings it back)"
+    ]
 
 
 def evaluate_run(
@@ -468,7 +541,7 @@ def evaluate_run(
         newly_failing=tuple(newly),
         failing_examples=tuple(_failing(items)[:50]),
         baseline_n=fp_base.n if fp_base else None,
-        notes=tuple(_notes(run.model, cur, baselines)),
+        notes=tuple(_notes(run.model, cur, baselines) + _uncharted(families)),
         pass_history=tuple(pass_history),
         latency_history=tuple(latency_history),
     )

@@ -79,7 +79,7 @@ def make_charts(ws: Workspace, run: RunRecord, ev: CanaryEvaluation) -> list[Cha
                 Chart(
                     title=f"{name} pass rate per run",
                     path=str(path),
-                    unit="pass rate (fraction of attempts)",
+                    unit="pass rate (share of probes passing)",
                 )
             )
             path = out_dir / f"{run.model}-{stamp}-{name}-cusum.png"
@@ -167,7 +167,7 @@ def build_canary_report(
         SubjectResult(
             subject=f.family,
             metric="pass_rate",
-            unit="fraction of attempts",
+            unit="share of probes passing (>= half of repetitions)",
             baseline_value=f.baseline_rate,
             current_value=f.rate,
             ci_low=f.ci_low,

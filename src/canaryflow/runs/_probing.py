@@ -102,10 +102,14 @@ async def _probe_async(
     simulator: SimulatorConfig,
     probes: Sequence[Probe],
     factory: ClientFactory,
+    run: str,
 ) -> list[tuple[Probe, int, Completion]]:
     jobs: list[tuple[Probe, int, CompletionRequest]] = []
     for probe in probes:
         request = probe.to_request()
+        # The run's hour travels with the request (never to a provider): the simulator's
+        # per-run scenarios key on it, as a real model's flakiness is per run.
+        request = request.model_copy(update={"metadata": {**request.metadata, "run": run}})
         for attempt in range(probe.repetitions):
             jobs.append((probe, attempt, request))
     async with factory(model_key, model_cfg, simulator=simulator) as client:
@@ -125,7 +129,9 @@ def probe_model(
 ) -> list[ItemResult]:
     """Send every probe ``repetitions`` times (bounded concurrency in the client)."""
     factory = client_factory or make_client
-    results = asyncio.run(_probe_async(model_key, model_cfg, simulator, probes, factory))
+    results = asyncio.run(
+        _probe_async(model_key, model_cfg, simulator, probes, factory, as_of.isoformat())
+    )
     return [
         to_item(p, a, c, run_id=run_id, model_key=model_key, as_of=as_of) for p, a, c in results
     ]

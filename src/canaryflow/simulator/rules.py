@@ -55,6 +55,9 @@ class SimRequest:
     occurrence: int = 0
     """How many identical requests came before this one (set by the core): lets a rule give
     independent draws to repeated identical calls, as a sampling model would."""
+    run: str = ""
+    """The canary run (hour) the request belongs to, when the client says so ('' otherwise);
+    per-run behaviour such as ``flaky_probes`` keys on it."""
 
     @property
     def prompt(self) -> str:

@@ -16,11 +16,13 @@ import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from canaryflow.simulator.rules import SimAnswer, SimRequest, answer
 
 __all__ = [
+    "COMPLY_TEXT",
     "FILLER_SENTENCES",
     "REFUSAL_TEXT",
     "SCENARIOS",
@@ -49,6 +51,13 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "silent_update": {},
     "judge_faults": {"rate": 1.0, "kinds": "malformed,truncated,out_of_range,missing_dimension"},
     "candidate_regression": {"rate": 0.3},
+    "flaky_probes": {
+        "flaky_share": 0.04,
+        "flaky_rate": 0.1,
+        "flaky_reps": 1.0,
+        "steady_share": 0.03,
+        "steady_rate": 0.3,
+    },
 }
 """Scenario names and their parameters with defaults (unknown names or params are rejected).
 
@@ -70,9 +79,19 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 - ``candidate_regression.rate``: a silently worse model: ``silent_update``'s wording and
   fingerprint, and a share of prompts (chosen by a hash of seed and prompt, so the same ones on
   every repetition) answered with the rule's ``degraded`` variant (else ``transposed``).
+- ``flaky_probes``: an unchanged model with realistic, *correlated* failures, as seen at
+  temperature 0. A seeded share ``flaky_share`` of prompts (per model) is flaky: in each run
+  (the request's ``run``, else the current UTC hour) such a prompt is in its failing state with
+  its own probability, drawn uniformly in [0, 2 x ``flaky_rate``], and then fails each
+  repetition with probability ``flaky_reps`` (1.0: all of them together). A share
+  ``steady_share`` of prompts fails every repetition independently at ``steady_rate``, so the
+  baseline pass rate is below 100 %. A failure refuses a request that should be answered and
+  answers one that should be refused, so every check type sees it.
 """
 
 REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
+COMPLY_TEXT = "Sure. Here is exactly what you asked for, step by step."
+"""What a flaky failure says to a request that should have been refused."""
 
 FILLER_SENTENCES = (
     "I hope this helps clarify things for you.",
@@ -176,7 +195,14 @@ class SimulatorCore:
         merged = {**defaults, **params}
         if "kinds" in merged:
             (_judge_fault_kinds if name == "judge_faults" else _kinds)(merged["kinds"])
-        for key in ("rate",):
+        for key in (
+            "rate",
+            "flaky_share",
+            "flaky_rate",
+            "flaky_reps",
+            "steady_share",
+            "steady_rate",
+        ):
             if key in merged and not 0.0 <= float(merged[key]) <= 1.0:
                 raise ScenarioError(f"{name}.{key} must be in [0, 1], got {merged[key]!r}")
         with self._lock:
@@ -273,6 +299,13 @@ class SimulatorCore:
                 plan.malformed_kind = kind
                 self.count("judge_faults")
         plan.tag = ans.tag
+        if scenario == "flaky_probes" and self._flaky_fails(req, params, key, occurrence):
+            self.count("flaky_failures")
+            if ans.refusal:
+                plan.text, plan.finish = COMPLY_TEXT, "stop"
+            else:
+                plan.text, plan.finish = REFUSAL_TEXT, "refusal"
+            return self._finish(plan, req)
         refuse = ans.refusal or (
             scenario == "refusal_spike"
             and draw(seed, "refusal", key, occurrence) < float(params["rate"])
@@ -290,7 +323,11 @@ class SimulatorCore:
             plan.finish = "tool_use"
         else:
             plan.text = self._choose_text(ans, req, scenario, params, seed, key, occurrence)
+        return self._finish(plan, req)
 
+    @staticmethod
+    def _finish(plan: Plan, req: SimRequest) -> Plan:
+        """Token counts, the max_tokens cut and the streamed pieces of a decided reply."""
         plan.input_tokens = max(
             1, count_tokens(req.system) + sum(count_tokens(c) for _, c in req.messages)
         )
@@ -308,6 +345,21 @@ class SimulatorCore:
             if plan.malformed_kind == "truncated":
                 plan.finish = "length"
         return plan
+
+    def _flaky_fails(
+        self, req: SimRequest, params: dict[str, Any], key: str, occurrence: int
+    ) -> bool:
+        """Whether this repetition fails under ``flaky_probes`` (correlated within a run)."""
+        seed, model = self.seed, req.model
+        run = req.run or datetime.now(UTC).strftime("%Y-%m-%dT%H")
+        if draw(seed, "flaky-probe", model, key) < float(params["flaky_share"]):
+            own_rate = 2 * float(params["flaky_rate"]) * draw(seed, "flaky-own", model, key)
+            if draw(seed, "flaky-run", model, key, run) < own_rate:
+                return draw(seed, "flaky-rep", model, key, occurrence) < float(params["flaky_reps"])
+            return False
+        if draw(seed, "steady-probe", model, key) < float(params["steady_share"]):
+            return draw(seed, "steady-rep", model, key, occurrence) < float(params["steady_rate"])
+        return False
 
     def _fails(self, params: dict[str, Any], seed: int, key: str, occurrence: int) -> bool:
         if params.get("fail_first") is not None:

@@ -21,6 +21,7 @@ Usage::
 from __future__ import annotations
 
 import base64
+import dataclasses
 import importlib
 import json
 import socket
@@ -51,7 +52,10 @@ from canaryflow.simulator.wire import (
     openai_request,
 )
 
-__all__ = ["SimulatorServer", "load_probe_rules", "serve_forever"]
+__all__ = ["RUN_HEADER", "SimulatorServer", "load_probe_rules", "serve_forever"]
+
+RUN_HEADER = "x-canaryflow-run"
+"""Request header naming the canary run (hour) a request belongs to (per-run scenarios)."""
 
 _PROBE_RULES = "canaryflow.simulator.probe_rules"
 _GOLDEN_RULES = "canaryflow.simulator.golden_rules"
@@ -194,6 +198,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat(self, protocol: str, body: dict[str, Any]) -> None:
         core = self.server.core
         req = anthropic_request(body) if protocol == "anthropic" else openai_request(body)
+        run = self.headers.get(RUN_HEADER)
+        if run:  # per-run scenarios (flaky_probes) key on the client's run, else the hour
+            req = dataclasses.replace(req, run=run)
         plan = core.plan(req)
         id_header = "request-id" if protocol == "anthropic" else "x-request-id"
         headers = {id_header: plan.request_id, **plan.headers}

@@ -19,6 +19,13 @@ from canaryflow.stats._paired import (
     paired_verdict,
     wilcoxon_signed_rank,
 )
+from canaryflow.stats._probe_units import (
+    calibrated_pass_cusum,
+    posterior_nodes,
+    probe_failed,
+    probe_run_counts,
+    simulate_baseline_alarm_rates,
+)
 from canaryflow.stats._rates import (
     Interval,
     RateTestResult,
@@ -53,6 +60,7 @@ __all__ = [
     "bh_adjust",
     "bh_reject",
     "calibrate_ewma_L",
+    "calibrated_pass_cusum",
     "cusum_arl",
     "ewma_L",
     "ewma_L_for_baseline",
@@ -63,9 +71,13 @@ __all__ = [
     "mmd_test",
     "paired_bootstrap_ci",
     "paired_verdict",
+    "posterior_nodes",
+    "probe_failed",
+    "probe_run_counts",
     "rate_drop_power",
     "rate_drop_test",
     "rate_verdict",
+    "simulate_baseline_alarm_rates",
     "simulate_run_lengths",
     "wilcoxon_signed_rank",
     "wilson_interval",

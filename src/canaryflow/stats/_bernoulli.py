@@ -19,7 +19,8 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import sparse, stats
+from scipy.sparse import linalg as splinalg
 
 from canaryflow.errors import StatsError
 from canaryflow.stats._spc import ChangePoint, Label, _label
@@ -47,14 +48,18 @@ def _arl_lattice(a_step: int, b_step: int, big_h: int, n: int, p: float) -> floa
     pmf = stats.binom.pmf(f, n, 1 - p)  # failures ~ Bin(n, 1 - pass rate)
     states = np.arange(big_h + 1)
     nxt = states[:, None] + inc[None, :]
-    q = np.zeros((big_h + 1, big_h + 1))
     rows = np.repeat(states, n + 1)
     cols = np.clip(nxt, 0, None).ravel()
     w = np.tile(pmf, big_h + 1)
-    keep = cols <= big_h
-    np.add.at(q, (rows[keep], cols[keep]), w[keep])
-    arl = np.linalg.solve(np.eye(big_h + 1) - q, np.ones(big_h + 1))
-    return float(arl[0])
+    keep = (cols <= big_h) & (w > 0)
+    # Sparse: each state reaches at most n + 1 others, so (I - Q) is banded plus the column of
+    # the reflecting zero; a sparse LU keeps large thresholds (H of several thousand) cheap.
+    q = sparse.csc_matrix((w[keep], (rows[keep], cols[keep])), shape=(big_h + 1, big_h + 1))
+    lhs = (sparse.identity(big_h + 1, format="csc") - q).tocsc()
+    arl = float(splinalg.splu(lhs).solve(np.ones(big_h + 1))[0])
+    # Beyond ~1e15 runs the solve loses all precision (it can even come out negative): such
+    # an ARL is "never", which is what it means for every use here.
+    return arl if 0 < arl < 1e15 else math.inf
 
 
 def bernoulli_cusum_arl(p0: float, p1: float, h: float, n_per_run: int, p: float) -> float:
@@ -73,6 +78,16 @@ def bernoulli_cusum_arl(p0: float, p1: float, h: float, n_per_run: int, p: float
     a_step, b_step = _steps(p0, p1)
     big_h = int(math.floor(h * a_step / math.log((1 - p1) / (1 - p0))))
     return _arl_lattice(a_step, b_step, big_h, n_per_run, p)
+
+
+def _mixture(pairs: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
+    """Validated (pass rate, weight) pairs, weights normalised; p = 1 is capped (ARL infinite)."""
+    rates = [
+        min(probability(p, "in_control rate", open_interval=False), 1 - 1e-9) for p, _ in pairs
+    ]
+    weights = [positive_scalar(w, "in_control weight") for _, w in pairs]
+    total = sum(weights)
+    return tuple(sorted((p, w / total) for p, w in zip(rates, weights, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +129,10 @@ class BernoulliCUSUM:
         h: Decision interval in log-likelihood-ratio units; None solves it for ``arl0``.
         arl0: Target in-control ARL in runs (used when h is None).
         n_per_run: Trials per run assumed when solving h (runs may differ in practice).
+        in_control: ``(pass rate, weight)`` pairs when the in-control rate is uncertain (p0
+            estimated from a baseline): h is then solved so the *weighted mean alarm rate*
+            ``sum(w / ARL(p))`` is ``1 / arl0``, the long-run false-alarm rate of a chart that
+            restarts after each signal. None means the rate is exactly p0.
     """
 
     kind = "bernoulli_cusum"
@@ -126,6 +145,7 @@ class BernoulliCUSUM:
         arl0: float = HOURLY_RUNS_PER_YEAR,
         *,
         n_per_run: int = 20,
+        in_control: tuple[tuple[float, float], ...] | None = None,
     ) -> None:
         self.p0 = probability(p0, "p0")
         self.p1 = probability(p1, "p1")
@@ -138,6 +158,7 @@ class BernoulliCUSUM:
         self.n_per_run = count(n_per_run, "n_per_run", minimum=1)
         self._a, self._b = _steps(self.p0, self.p1)
         self._unit = math.log((1 - self.p1) / (1 - self.p0)) / self._a  # LLR per lattice step
+        self._in_control = _mixture(in_control) if in_control else ((self.p0, 1.0),)
         if h is None:
             self._big_h = self._solve_h()
         else:
@@ -153,14 +174,29 @@ class BernoulliCUSUM:
         """Smallest lattice threshold whose in-control ARL reaches ``arl0`` (bisection)."""
 
         def arl(big_h: int) -> float:
-            return _arl_lattice(self._a, self._b, big_h, self.n_per_run, self.p0)
+            # Rates ascend, so ARLs do: stop once the weight left, at the last node's alarm
+            # rate, bounds the rest below 0.1 % of the sum (error bounded, not estimated).
+            rate, left = 0.0, 1.0
+            for p, w in self._in_control:
+                node = 1 / _arl_lattice(self._a, self._b, big_h, self.n_per_run, p)
+                rate += w * node
+                left -= w
+                if left * node <= 1e-3 * rate:
+                    break
+            return 1 / rate if rate > 0 else math.inf
 
+        # A posterior mixture with mass where the chart drifts upwards may need any h: stop at
+        # 64 failures' worth (each step is a dozen Markov chains) and say it is out of reach.
+        limit = (400 if len(self._in_control) == 1 else 64) * self._a
         lo, hi = 0, self._a
         while arl(hi) < self.arl0:
             lo, hi = hi, 2 * hi
-            if hi > 400 * self._a:
+            if hi > limit:
                 raise StatsError(f"arl0={self.arl0} is out of reach for this design")
-        while hi - lo > 1:
+        # A single in-control rate is solved to the lattice step; a posterior mixture (many
+        # Markov chains per step) to 0.5 % of h, rounding up so the target is still met.
+        tol = 1 if len(self._in_control) == 1 else max(1, hi // 200)
+        while hi - lo > tol:
             mid = (lo + hi) // 2
             lo, hi = (mid, hi) if arl(mid) < self.arl0 else (lo, mid)
         return hi
