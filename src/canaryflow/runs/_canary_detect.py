@@ -24,9 +24,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from canaryflow.config import MIN_BASELINE_RUNS, AlertParams
+from canaryflow.detection import SubjectTest, Verdict, decide
 from canaryflow.records import Alert, Baseline, ItemResult, RunRecord
 from canaryflow.runs._canary_baseline import (
     ALL,
@@ -43,7 +44,6 @@ from canaryflow.runs._canary_charts import (
     latency_chart,
 )
 from canaryflow.stats import (
-    bh_adjust,
     rate_drop_power,
     rate_drop_test,
     wilson_interval,
@@ -85,8 +85,8 @@ class FamilyResult:
     p_value: float | None
     p_adjusted: float | None
     power: float | None
-    verdict: str
-    """regression / pass / inconclusive / no-data."""
+    verdict: Verdict | Literal["pending"]
+    """The shared detection vocabulary (``canaryflow.detection.Verdict``)."""
     cusum_statistic: float | None = None
     cusum_limit: float | None = None
     cusum_alarm: bool = False
@@ -223,26 +223,33 @@ def _family_tests(
                 **context,
             )  # fmt: skip
         )
-    tested = [f for f in pending if f.p_value is not None]
-    adjusted = bh_adjust([f.p_value for f in tested]) if tested else []
-    p_adj = {f.family: float(q) for f, q in zip(tested, adjusted, strict=True)}
-    out = []
+    # One FDR step and one verdict vocabulary, shared with every flow (canaryflow.detection).
+    tests = []
     for f in pending:
-        if f.p_value is None:
-            out.append(f)
-            continue
-        p0 = f.baseline_rate or 0.0
-        p1 = max(p0 - alerts_cfg.min_detectable_drop, 0.0)
-        power = rate_drop_power(p0, p1, f.baseline_n, f.n, alerts_cfg.fdr_q)
-        q = p_adj[f.family]
-        if q < alerts_cfg.fdr_q:
-            verdict = "regression"
-        elif power < 0.8:
-            verdict = "inconclusive"
-        else:
-            verdict = "pass"
-        out.append(replace(f, p_adjusted=q, power=power, verdict=verdict))
-    return out
+        power = None
+        if f.p_value is not None:
+            p0 = f.baseline_rate or 0.0
+            p1 = max(p0 - alerts_cfg.min_detectable_drop, 0.0)
+            power = rate_drop_power(p0, p1, f.baseline_n, f.n, alerts_cfg.fdr_q)
+        tests.append(
+            SubjectTest(
+                subject=f.family,
+                metric="pass_rate",
+                metric_class=family_class(f.family),
+                test=f"{alerts_cfg.rate_method}_one_sided",
+                baseline_value=f.baseline_rate,
+                current_value=f.rate,
+                n=f.n,
+                baseline_n=f.baseline_n,
+                p_value=f.p_value,
+                power=power,
+            )
+        )
+    decided = decide(tests, q=alerts_cfg.fdr_q)
+    return [
+        replace(f, p_adjusted=d.p_adjusted, power=d.power, verdict=d.verdict or "no-data")
+        for f, d in zip(pending, decided, strict=True)
+    ]
 
 
 def _family_alert(

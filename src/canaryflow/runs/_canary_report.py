@@ -174,12 +174,7 @@ def build_canary_report(
             ci_high=f.ci_high,
             test="fisher one-sided + BH; Bernoulli CUSUM across runs",
             p_value=f.p_adjusted,
-            verdict={
-                "regression": "regression",
-                "pass": "ok",
-                "inconclusive": "inconclusive",
-                "no-data": "error",
-            }.get(f.verdict, "ok"),
+            verdict=f.verdict if f.verdict != "pending" else "inconclusive",
             n=f.n,
             baseline_n=f.baseline_n,
             detail=(f"power {f.power:.2f} to see a {drop:.0%} drop" if f.power is not None else "")
