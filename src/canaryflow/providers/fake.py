@@ -61,7 +61,7 @@ class FakeClient(ModelClient):
         if callable(replies) and not isinstance(replies, Iterable):
             self._fn = replies
         else:
-            self._it = iter(replies)  # type: ignore[arg-type]
+            self._it = iter(replies)
 
     def _next(self, request: CompletionRequest) -> Reply:
         if self._fn is not None:

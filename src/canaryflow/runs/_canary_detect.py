@@ -17,7 +17,7 @@ Latency is charted (EWMA on log p50 per run) with limits from the frozen baselin
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -182,7 +182,7 @@ def _family_tests(
             )
         )
     tested = [f for f in pending if f.p_value is not None]
-    adjusted = bh_adjust([f.p_value for f in tested]) if tested else []
+    adjusted: Iterable[float] = bh_adjust([f.p_value for f in tested]) if tested else []
     p_adj = {f.family: float(q) for f, q in zip(tested, adjusted, strict=True)}
     out = []
     for f in pending:

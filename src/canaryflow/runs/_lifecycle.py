@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from canaryflow.baselines import freeze, warmup_runs
 from canaryflow.config import AlertParams
-from canaryflow.records import Alert, Baseline, ItemResult, RunRecord, utcnow
+from canaryflow.records import Alert, Baseline, ItemResult, RunRecord, RunStatus, utcnow
 from canaryflow.runs._workspace import Workspace
 
 __all__ = [
@@ -260,7 +260,7 @@ def finish(
     )
     summary["phase"] = evaluation.phase
     summary["notes"] = list(evaluation.notes)
-    status = "degraded" if rel.degraded else "completed"
+    status: RunStatus = "degraded" if rel.degraded else "completed"
     final = run.model_copy(update={"status": status, "finished_at": utcnow()})
     changes, paths = plugin.publish(ws, final, evaluation, alerts, summary)
     summary.update(
