@@ -12,7 +12,8 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Final, TypedDict
 
 import numpy as np
 
@@ -31,7 +32,7 @@ __all__ = [
 
 ALL = "all_probes"
 """Subject of model-wide baselines (fingerprint, latency)."""
-FLOW = "canary"
+FLOW: Final = "canary"
 SAFETY_FAMILIES = frozenset({"safety_refusal"})
 
 
@@ -101,6 +102,15 @@ def log_p50(latencies: Sequence[float]) -> float | None:
     return math.log(float(np.median(latencies))) if latencies else None
 
 
+class _Window(TypedDict):
+    """Where a set of baselines frozen together came from; the same for every one of them."""
+
+    window_start: datetime
+    window_end: datetime
+    run_ids: tuple[str, ...]
+    reason: str
+
+
 def build_baselines(
     model: str,
     runs: Sequence[RunRecord],
@@ -111,7 +121,7 @@ def build_baselines(
     """Frozen baselines for one model from a window of runs (pass rates, fingerprint, latency)."""
     pooled = summarize(items)
     run_ids = tuple(r.run_id for r in runs)
-    window = {
+    window: _Window = {
         "window_start": min(r.as_of for r in runs),
         "window_end": max(r.as_of for r in runs),
         "run_ids": run_ids,

@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 from canaryflow.config import MIN_BASELINE_RUNS, AlertParams
-from canaryflow.records import Alert, Baseline, ItemResult, RunRecord
+from canaryflow.records import Alert, Baseline, ItemResult, MetricClass, RunRecord
 from canaryflow.runs._canary_baseline import (
     ALL,
     FLOW,
@@ -203,6 +204,22 @@ def _family_tests(
     return out
 
 
+class _AlertCommon(TypedDict):
+    """The fields of a family's alert whichever test raised it."""
+
+    flow: str
+    model: str
+    subject: str
+    metric: str
+    metric_class: MetricClass
+    baseline_value: float | None
+    current_value: float | None
+    baseline_n: int | None
+    run_id: str
+    as_of: datetime
+    evidence: dict[str, Any]
+
+
 def _family_alert(
     alerts_cfg: AlertParams,
     run: RunRecord,
@@ -211,7 +228,7 @@ def _family_alert(
     examples: list[Any],
 ) -> Alert | None:
     """The pass-rate alert of a family: this run's test first, else the across-run CUSUM."""
-    common = {
+    common: _AlertCommon = {
         "flow": FLOW,
         "model": run.model,
         "subject": f.family,

@@ -20,6 +20,7 @@ from canaryflow.reports import (
     Report,
     ReportVerdict,
     SubjectResult,
+    SubjectVerdict,
     write_report,
 )
 from canaryflow.runs._canary_detect import ALL, CanaryEvaluation
@@ -33,6 +34,15 @@ __all__ = [
 ]
 
 log = logging.getLogger("canaryflow")
+
+
+_ROW_VERDICT: dict[str, SubjectVerdict] = {
+    "regression": "regression",
+    "pass": "ok",
+    "inconclusive": "inconclusive",
+    "no-data": "error",
+}
+"""A family's detection verdict as its report row shows it."""
 
 
 def _verdict(run: RunRecord, ev: CanaryEvaluation, changes: Sequence[Any]) -> ReportVerdict:
@@ -175,12 +185,7 @@ def build_canary_report(
             ci_high=f.ci_high,
             test="fisher one-sided + BH; Bernoulli CUSUM across runs",
             p_value=f.p_adjusted,
-            verdict={
-                "regression": "regression",
-                "pass": "ok",
-                "inconclusive": "inconclusive",
-                "no-data": "error",
-            }.get(f.verdict, "ok"),
+            verdict=_ROW_VERDICT.get(f.verdict, "ok"),
             n=f.n,
             baseline_n=f.baseline_n,
             detail=(f"power {f.power:.2f} to see a {drop:.0%} drop" if f.power is not None else "")

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from canaryflow.baselines import freeze, warmup_runs
 from canaryflow.config import AlertParams
-from canaryflow.records import Alert, Baseline, ItemResult, RunRecord, RunStatus, utcnow
+from canaryflow.records import Alert, Baseline, ItemResult, RunFlow, RunRecord, RunStatus, utcnow
 from canaryflow.runs._workspace import Workspace
 
 __all__ = [
@@ -79,7 +79,7 @@ class Reliability:
 class FlowPlugin(Protocol):
     """The parts of a run that belong to one flow."""
 
-    flow: str
+    flow: RunFlow
 
     def collect(self, ws: Workspace, run: RunRecord) -> Sequence[ItemResult]:
         """Produce this run's items (probe attempts, golden items, production windows)."""
