@@ -172,10 +172,11 @@ class Judge(PairwiseMixin):
             f"v{self.rubric.version}, mode={self.mode!r}, samples={self.samples})"
         )
 
-    def _resolve_mode(self, mode: str) -> Mode:
+    def _resolve_mode(self, mode: Literal["auto"] | Mode) -> Mode:
         if mode != "auto":
-            return mode  # type: ignore[return-value]
-        return {"anthropic": "tool", "openai": "json_schema"}.get(self.client.provider, "text")  # type: ignore[return-value]
+            return mode
+        auto: dict[str, Mode] = {"anthropic": "tool", "openai": "json_schema"}
+        return auto.get(self.client.provider, "text")
 
     @property
     def pricing(self) -> Pricing | None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from canaryflow.baselines import freeze, warmup_runs
 from canaryflow.config import AlertParams
@@ -46,6 +46,8 @@ __all__ = [
 class Evaluation(Protocol):
     """What the lifecycle needs of a flow's evaluation: a frozen dataclass with at least these
     fields (flows add their own detail); the lifecycle adds reliability alerts and notes."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # a dataclass: ``replace`` works on it
 
     @property
     def phase(self) -> str: ...
@@ -255,9 +257,7 @@ def finish(
     else:
         evaluation = plugin.evaluate(ws, run, items, active, params)
     alerts = [*evaluation.alerts, *rel.alerts]
-    evaluation = replace(  # type: ignore[type-var]
-        evaluation, alerts=tuple(alerts), notes=(*evaluation.notes, *extra_notes)
-    )
+    evaluation = replace(evaluation, alerts=tuple(alerts), notes=(*evaluation.notes, *extra_notes))
     summary["phase"] = evaluation.phase
     summary["notes"] = list(evaluation.notes)
     status: RunStatus = "degraded" if rel.degraded else "completed"
