@@ -20,7 +20,7 @@ import zoneinfo
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import (
     BaseModel,
@@ -699,7 +699,9 @@ def _secret_block(model_key: str, name: str) -> str:
     try:
         from prefect.blocks.system import Secret
 
-        value = Secret.load(name).get()
+        # async_dispatch types load() as "block or coroutine"; called from sync code (as here)
+        # it always returns the block
+        value = cast("Secret[Any]", Secret.load(name)).get()
     except Exception as exc:  # ValueError when missing; connection errors without a server
         raise ProviderError(
             f"model {model_key!r}: cannot read the Prefect Secret block {name!r} "

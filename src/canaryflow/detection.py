@@ -20,7 +20,7 @@ Counts stay integers (``successes``/``n``), never "3/5" strings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -83,11 +83,12 @@ class SubjectTest:
 def decide(tests: Sequence[SubjectTest], *, q: float, min_power: float = 0.8) -> list[SubjectTest]:
     """One FDR step across the run's tests, then one verdict (with its reason) for each."""
     tested = [i for i, t in enumerate(tests) if t.p_value is not None]
-    adjusted = bh_adjust([tests[i].p_value for i in tested]) if tested else []
+    adjusted: Iterable[float] = bh_adjust([tests[i].p_value for i in tested]) if tested else []
     p_adj = {i: float(a) for i, a in zip(tested, adjusted, strict=True)}
     out = []
     for i, t in enumerate(tests):
         qv = p_adj.get(i)
+        verdict: Verdict
         if t.n == 0:
             verdict, reason = "no-data", "nothing measured in this run"
         elif t.signal:

@@ -27,6 +27,7 @@ __all__ = [
     "Message",
     "MetricClass",
     "ResponseFormat",
+    "RunFlow",
     "RunRecord",
     "RunStatus",
     "SEVERITY_BY_CLASS",
@@ -38,6 +39,9 @@ __all__ = [
 
 FinishReason = Literal["stop", "length", "refusal", "tool_use", "error"]
 """Normalized finish reason across providers."""
+
+RunFlow = Literal["canary", "golden", "production", "upgrade"]
+"""The flows a stored run can belong to."""
 
 RunStatus = Literal["running", "completed", "degraded", "failed", "crashed"]
 """``degraded``: the run finished but too many calls failed for its verdicts to be trusted;
@@ -233,7 +237,7 @@ class RunRecord(_Frozen):
 
     version: int = 1
     run_id: str
-    flow: Literal["canary", "golden", "production", "upgrade"]
+    flow: RunFlow
     model: str
     config_hash: str
     as_of: datetime

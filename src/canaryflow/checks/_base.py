@@ -68,10 +68,10 @@ class Check(BaseModel):
 CHECK_TYPES: dict[str, type[Check]] = {}
 """Every check config class by its ``type`` (filled by :func:`register_check`)."""
 
-_C = TypeVar("_C", bound=type[Check])
+_C = TypeVar("_C", bound=Check)
 
 
-def register_check(cls: _C) -> _C:
+def register_check(cls: type[_C]) -> type[_C]:
     """Class decorator: register a check config under the default of its ``type`` field."""
     name = cls.model_fields["type"].default
     if not isinstance(name, str) or not name:

@@ -8,7 +8,7 @@ is their own reading. Labelling reveals the judge's scores next to the label.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -16,6 +16,9 @@ from rich.table import Table
 
 from canaryflow.cli._app import ConfigOpt, app, console, handles_errors, schema_app
 from canaryflow.errors import CanaryflowError
+
+if TYPE_CHECKING:
+    from canaryflow.store import ReviewStatus
 
 review_app = typer.Typer(
     help="The human review queue: list, show and label judged items.", no_args_is_help=True
@@ -72,10 +75,16 @@ def review_list(
     """List queued items (the judge's verdict stays hidden until an item is labelled)."""
     from canaryflow.runs import open_workspace
 
-    if status not in (None, "pending", "reviewed", "dismissed"):
+    statuses: dict[str | None, ReviewStatus | None] = {
+        None: None,
+        "pending": "pending",
+        "reviewed": "reviewed",
+        "dismissed": "dismissed",
+    }
+    if status not in statuses:
         raise typer.BadParameter(f"expected pending, reviewed or dismissed, got {status!r}")
     ws = open_workspace(config)
-    rows = ws.store.list_review_items(source, status=status, limit=limit)  # type: ignore[arg-type]
+    rows = ws.store.list_review_items(source, status=statuses[status], limit=limit)
     table = Table(title="review queue", title_justify="left")
     for col in ("source", "item", "status", "rubric", "queued", "why"):
         table.add_column(col, overflow="fold")

@@ -257,7 +257,7 @@ def incidents_resolve(
     inc = ws.incidents().resolve(
         incident_id,
         resolution,
-        note,  # type: ignore[arg-type]
+        note,
         promote=accept if resolution == "accepted_change" else None,
         by=_who(by),
     )

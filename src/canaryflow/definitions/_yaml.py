@@ -101,22 +101,25 @@ class _BoundedLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
+        # SafeLoader is the pure-Python parser: its marks are never the C parser's Mark class
+        mark = event.start_mark if isinstance(event.start_mark, yaml.error.Mark) else None
         if isinstance(event, yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
                 raise yaml.composer.ComposerError(
-                    None, None, f"more than {MAX_ALIASES} aliases (*name)", event.start_mark
+                    None, None, f"more than {MAX_ALIASES} aliases (*name)", mark
                 )
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
                 raise yaml.composer.ComposerError(
-                    None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark
+                    None, None, f"nested deeper than {MAX_DEPTH} levels", mark
                 )
-            node: yaml.Node = super().compose_node(parent, index)
+            node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
-        self._count(node)
+        if node is not None:
+            self._count(node)
         return node
 
     def _count(self, node: yaml.Node) -> None:
@@ -149,7 +152,7 @@ class _BoundedLoader(yaml.SafeLoader):
                 f"integer with {digits} digits (at most {MAX_INT_DIGITS})",
                 node.start_mark,
             )
-        return super().construct_yaml_int(node)  # type: ignore[no-any-return]
+        return super().construct_yaml_int(node)
 
 
 _BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
@@ -198,9 +201,9 @@ def load_yaml(text: str, file: str) -> tuple[YamlDocument | None, list[DataError
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
+        at = mark.line + 1 if mark is not None else None
         problem = " ".join(p for p in (exc.context, exc.problem) if p)
-        return None, [DataError(file, line, None, f"invalid YAML: {problem}")]
+        return None, [DataError(file, at, None, f"invalid YAML: {problem}")]
     except yaml.YAMLError as exc:
         return None, [DataError(file, None, None, f"invalid YAML: {exc}")]
     except (ValueError, RecursionError) as exc:  # a literal or shape the limits did not foresee

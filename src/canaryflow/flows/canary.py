@@ -11,10 +11,11 @@ Run it: ``canaryflow run canary``; schedule it with ``canaryflow serve`` or pref
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from prefect import flow, get_run_logger, task
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.futures import PrefectFuture
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from canaryflow.config import Config, load_config
 from canaryflow.flows._common import crash_stale_flow_runs, run_time
@@ -78,7 +79,12 @@ def outcome_row(outcome: RunOutcome) -> dict[str, Any]:
     }
 
 
-@flow(name="hourly-canary", task_runner=ThreadPoolTaskRunner(max_workers=4))
+# cast: flow() wants TaskRunner[PrefectFuture[Any]] but TaskRunner is invariant in its future
+# type, so no concrete runner matches that annotation (prefect casts the same way internally)
+@flow(
+    name="hourly-canary",
+    task_runner=cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(max_workers=4)),
+)
 def hourly_canary(
     models: list[str] | None = None,
     probes: str | None = None,
@@ -100,7 +106,9 @@ def hourly_canary(
     keys = config.model_keys(models or config.canary.models)
     load_canary_probes(Workspace(config), probes)  # fail fast if no probe is valid
     runs = [probe_model.submit(config, key, probes, when) for key in keys]
-    results = [compare_and_report.submit(config, r, probes) for r in runs]
+    # prefect resolves a future argument to its result; submit()'s typed overload does not
+    # model that, its untyped one (selected by the explicit default return_state=False) does
+    results = [compare_and_report.submit(config, r, probes, return_state=False) for r in runs]
     return [r.result() for r in results]
 
 

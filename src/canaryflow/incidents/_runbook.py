@@ -230,8 +230,11 @@ def runbook_context(value: RunbookContext | Mapping[str, Any] | None) -> Runbook
     sentence = data.get("fingerprint")
     m = re.search(r"(\d+) of (\d+) probes", sentence) if isinstance(sentence, str) else None
     changed = data.get("fingerprint_changed_probes")
-    if "fingerprint_changed" not in fields and (m or changed):
-        fields["fingerprint_changed"] = len(changed) if changed else int(m.group(1))  # type: ignore[union-attr]
+    if "fingerprint_changed" not in fields:
+        if changed:
+            fields["fingerprint_changed"] = len(changed)
+        elif m:
+            fields["fingerprint_changed"] = int(m.group(1))
     if "fingerprint_probes" not in fields and m:
         fields["fingerprint_probes"] = int(m.group(2))
     if "fingerprint_changed_at" not in fields and (m or changed) and data.get("as_of"):

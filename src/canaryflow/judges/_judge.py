@@ -27,7 +27,7 @@ import hashlib
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from canaryflow.config import Config, JudgeReviewConfig, Pricing
 from canaryflow.errors import ConfigError
@@ -94,6 +94,30 @@ class Outcome:
     cached: bool = False
 
 
+class _Usage(TypedDict):
+    """Token and money use: of one call (:class:`Outcome`) or of one item's new calls."""
+
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+
+
+class _Money(_Usage):
+    calls: int
+    cached: int
+
+
+class _ResultKey(TypedDict):
+    """The fields every :class:`JudgeResult` of one item carries, whatever its status."""
+
+    run_id: str | None
+    item_id: str
+    source: str
+    rubric: str
+    rubric_version: int
+    judge_model: str
+
+
 class Judge(PairwiseMixin):
     """An LLM judge for one rubric behind one model client.
 
@@ -148,10 +172,11 @@ class Judge(PairwiseMixin):
             f"v{self.rubric.version}, mode={self.mode!r}, samples={self.samples})"
         )
 
-    def _resolve_mode(self, mode: str) -> Mode:
+    def _resolve_mode(self, mode: Literal["auto"] | Mode) -> Mode:
         if mode != "auto":
-            return mode  # type: ignore[return-value]
-        return {"anthropic": "tool", "openai": "json_schema"}.get(self.client.provider, "text")  # type: ignore[return-value]
+            return mode
+        auto: dict[str, Mode] = {"anthropic": "tool", "openai": "json_schema"}
+        return auto.get(self.client.provider, "text")
 
     @property
     def pricing(self) -> Pricing | None:
@@ -306,7 +331,7 @@ class Judge(PairwiseMixin):
         async with _provider_semaphore(self.client.provider, self.max_concurrency):
             completion = await self.client.complete(job.request)
         ledger.settle(job.worst_usd, completion.cost_usd)
-        base = {
+        base: _Usage = {
             "input_tokens": completion.input_tokens,
             "output_tokens": completion.output_tokens,
             "cost_usd": completion.cost_usd,
@@ -451,7 +476,7 @@ class Judge(PairwiseMixin):
         blocked: str | None,
         run_id: str | None = None,
     ) -> JudgeResult:
-        base = {
+        base: _ResultKey = {
             "run_id": run_id,
             "item_id": item.item_id,
             "source": item.source,
@@ -470,7 +495,7 @@ class Judge(PairwiseMixin):
             )
         new = [o for o in outcomes if not o.cached]
         costs = [o.cost_usd for o in new]
-        money = {
+        money: _Money = {
             "calls": len(new),
             "cached": len(outcomes) - len(new),
             "input_tokens": sum(o.input_tokens for o in new),

@@ -13,16 +13,19 @@ import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from canaryflow.judges._budget import Budget
+from canaryflow.judges._budget import Budget, Ledger
 from canaryflow.judges._parse import Verdict, parse_preference
 from canaryflow.judges._prompt import build_pairwise_request, canonical
 from canaryflow.judges._result import PairwiseResult
-from canaryflow.records import Completion
+from canaryflow.records import Completion, CompletionRequest
 
 if TYPE_CHECKING:
-    from canaryflow.judges._judge import Job, Judge, Outcome
+    from canaryflow.judges._judge import Job, Outcome
+    from canaryflow.judges._prompt import Mode
+    from canaryflow.judges._rubric import Rubric
+    from canaryflow.providers import ModelClient
 
 __all__ = ["PairItem", "PairwiseMixin"]
 
@@ -46,10 +49,37 @@ def _majority(votes: Sequence[str]) -> str:
     return best if n * 2 > len(votes) else "tie"
 
 
+class _JudgeSelf(Protocol):
+    """What :class:`PairwiseMixin` needs from the :class:`~canaryflow.judges.Judge` it is in.
+
+    The mixin's methods take ``self`` as this protocol (not as ``Judge``, which is a subclass
+    and so not a valid self type of the mixin).
+    """
+
+    client: ModelClient
+    rubric: Rubric
+    samples: int
+    temperature: float
+    max_tokens: int
+    mode: Mode
+
+    def _params(self) -> dict[str, Any]: ...
+    def _worst_usd(self, request: CompletionRequest) -> tuple[int, float]: ...
+    async def _run(
+        self, groups: Sequence[Sequence[Job]], budget: Budget | None
+    ) -> tuple[list[list[Outcome] | None], Ledger]: ...
+    def _pair_jobs(self, pair: PairItem) -> list[Job]: ...
+    def _parse_pair(self, completion: Completion) -> Verdict: ...
+    def _pair_result(self, pair: PairItem, outcomes: list[Outcome] | None) -> PairwiseResult: ...
+    async def pairwise(
+        self, pairs: Sequence[PairItem], *, budget: Budget | None = None
+    ) -> list[PairwiseResult]: ...
+
+
 class PairwiseMixin:
     """The pairwise half of :class:`~canaryflow.judges.Judge`."""
 
-    def _pair_jobs(self: Judge, pair: PairItem) -> list[Job]:
+    def _pair_jobs(self: _JudgeSelf, pair: PairItem) -> list[Job]:
         """``samples`` jobs with A first, then ``samples`` with B first."""
         from canaryflow.judges._judge import Job  # noqa: F811  (runtime: _judge imports us)
 
@@ -82,11 +112,11 @@ class PairwiseMixin:
                 jobs.append(Job(key, repeat, request, self._parse_pair, worst))
         return jobs
 
-    def _parse_pair(self: Judge, completion: Completion) -> Verdict:
+    def _parse_pair(self: _JudgeSelf, completion: Completion) -> Verdict:
         return parse_preference(self.rubric, completion)
 
     async def pairwise(
-        self: Judge, pairs: Sequence[PairItem], *, budget: Budget | None = None
+        self: _JudgeSelf, pairs: Sequence[PairItem], *, budget: Budget | None = None
     ) -> list[PairwiseResult]:
         """A vs B per pair, asked in both orders (A first, then B first), ``samples`` times each.
 
@@ -98,14 +128,16 @@ class PairwiseMixin:
         return [self._pair_result(p, o) for p, o in zip(pairs, outcomes, strict=True)]
 
     def pairwise_sync(
-        self: Judge, pairs: Sequence[PairItem], *, budget: Budget | None = None
+        self: _JudgeSelf, pairs: Sequence[PairItem], *, budget: Budget | None = None
     ) -> list[PairwiseResult]:
         """:meth:`pairwise` from synchronous code."""
         from canaryflow.judges._judge import _run_sync
 
         return _run_sync(self.pairwise(pairs, budget=budget), self.client)
 
-    def _pair_result(self: Judge, pair: PairItem, outcomes: list[Outcome] | None) -> PairwiseResult:
+    def _pair_result(
+        self: _JudgeSelf, pair: PairItem, outcomes: list[Outcome] | None
+    ) -> PairwiseResult:
         if outcomes is None:
             return PairwiseResult(
                 item_id=pair.item_id,

@@ -73,11 +73,10 @@ def _build_model(rubric: Rubric, pairwise: bool) -> type[BaseModel]:
         else:
             inner[d.name] = (StrictInt, Field(ge=d.scale.min, le=d.scale.max))
     forbid = ConfigDict(extra="forbid")
-    values = create_model("Values", __config__=forbid, **inner)  # type: ignore[call-overload]
+    values = create_model("Values", __config__=forbid, **inner)
     key = "preferences" if pairwise else "scores"
-    return create_model(  # type: ignore[call-overload, no-any-return]
-        "Reply", __config__=forbid, reasoning=(str, ...), **{key: (values, ...)}
-    )
+    outer: dict[str, Any] = {"reasoning": (str, ...), key: (values, ...)}
+    return create_model("Reply", __config__=forbid, **outer)
 
 
 def _payload(completion: Completion, tool: str) -> Any:

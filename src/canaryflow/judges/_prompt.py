@@ -213,7 +213,7 @@ def _request(
         )
         kwargs["tool_choice"] = tool
     elif mode == "json_schema":
-        kwargs["response_format"] = ResponseFormat(name=tool, schema=schema, strict=True)
+        kwargs["response_format"] = ResponseFormat(name=tool, schema_=schema, strict=True)
     return CompletionRequest(
         messages=messages, temperature=temperature, max_tokens=max_tokens, **kwargs
     )

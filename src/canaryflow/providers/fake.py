@@ -15,7 +15,7 @@ from typing import Any
 
 from canaryflow.config import ModelConfig
 from canaryflow.providers._base import ModelClient
-from canaryflow.records import Completion, CompletionRequest
+from canaryflow.records import Completion, CompletionRequest, FinishReason
 
 __all__ = ["FakeClient", "FakeRepliesExhausted", "Reply"]
 
@@ -61,7 +61,7 @@ class FakeClient(ModelClient):
         if callable(replies) and not isinstance(replies, Iterable):
             self._fn = replies
         else:
-            self._it = iter(replies)  # type: ignore[arg-type]
+            self._it = iter(replies)
 
     def _next(self, request: CompletionRequest) -> Reply:
         if self._fn is not None:
@@ -83,7 +83,7 @@ class FakeClient(ModelClient):
             raise TypeError(f"a fake reply must be str, Completion or Exception, got {reply!r}")
         words_in = sum(len(m.content.split()) for m in request.messages)
         words_out = reply.split()
-        finish = "stop"
+        finish: FinishReason = "stop"
         if len(words_out) > request.max_tokens:
             reply, finish = " ".join(words_out[: request.max_tokens]), "length"
         return Completion(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -177,6 +177,14 @@ def _chart_rows(report: Report, base_dir: Path | None) -> list[dict[str, Any]]:
     return rows
 
 
+class _RenderOptions(TypedDict):
+    """The :func:`_render` arguments that stay the same while the budget loop shrinks the rest."""
+
+    base_dir: Path | None
+    embed_images: bool
+    json_name: str | None
+
+
 def _render(
     report: Report,
     *,
@@ -238,7 +246,7 @@ def render_markdown(
         json_name: File name of the JSON twin, mentioned in the footer and the notes.
     """
     base = Path(base_dir) if base_dir is not None else None
-    opts = {"base_dir": base, "embed_images": embed_images, "json_name": json_name}
+    opts: _RenderOptions = {"base_dir": base, "embed_images": embed_images, "json_name": json_name}
     n_ex = min(max_examples, len(report.examples))
     text = ""
     for ex_limit in _limits(n_ex, 0):

@@ -14,7 +14,8 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Final, TypedDict
 
 import numpy as np
 
@@ -34,7 +35,7 @@ __all__ = [
 
 ALL = "all_probes"
 """Subject of model-wide baselines (fingerprint, latency)."""
-FLOW = "canary"
+FLOW: Final = "canary"
 SAFETY_FAMILIES = frozenset({"safety_refusal"})
 
 
@@ -122,6 +123,15 @@ def log_p50(latencies: Sequence[float]) -> float | None:
     return math.log(float(np.median(latencies))) if latencies else None
 
 
+class _Window(TypedDict):
+    """Where a set of baselines frozen together came from; the same for every one of them."""
+
+    window_start: datetime
+    window_end: datetime
+    run_ids: tuple[str, ...]
+    reason: str
+
+
 def build_baselines(
     model: str,
     runs: Sequence[RunRecord],
@@ -132,7 +142,7 @@ def build_baselines(
     """Frozen baselines for one model from a window of runs (pass rates, fingerprint, latency)."""
     pooled = summarize(items)
     run_ids = tuple(r.run_id for r in runs)
-    window = {
+    window: _Window = {
         "window_start": min(r.as_of for r in runs),
         "window_end": max(r.as_of for r in runs),
         "run_ids": run_ids,
@@ -200,11 +210,11 @@ def build_baselines(
             **window,
         )
     )
-    per_run = defaultdict(list)
+    latencies: defaultdict[str, list[float]] = defaultdict(list)
     for it in items:
         if it.passed is not None and it.latency_ms:
-            per_run[it.run_id].append(it.latency_ms)
-    logs = [v for v in (log_p50(x) for x in per_run.values()) if v is not None]
+            latencies[it.run_id].append(it.latency_ms)
+    logs = [v for v in (log_p50(x) for x in latencies.values()) if v is not None]
     if len(logs) >= 2:
         sd = float(np.std(logs, ddof=1))
         out.append(

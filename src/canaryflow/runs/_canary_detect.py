@@ -24,11 +24,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any, Literal, TypedDict
 
 from canaryflow.config import MIN_BASELINE_RUNS, AlertParams
 from canaryflow.detection import SubjectTest, Verdict, decide
-from canaryflow.records import Alert, Baseline, ItemResult, RunRecord
+from canaryflow.records import Alert, Baseline, ItemResult, MetricClass, RunRecord
 from canaryflow.runs._canary_baseline import (
     ALL,
     FLOW,
@@ -184,7 +185,6 @@ def _family_tests(
             continue
         bs, bn = int(b.stats["probe_run_successes"]), int(b.stats["probe_run_trials"])
         s, n = cur.family_probe_pass[fam], cur.family_probe_n[fam]
-        context = {"attempts_passed": cur.family_pass[fam], "attempts": cur.family_n[fam]}
         if n == 0:
             pending.append(
                 FamilyResult(
@@ -200,7 +200,8 @@ def _family_tests(
                     None,
                     None,
                     "no-data",
-                    **context,
+                    attempts_passed=cur.family_pass[fam],
+                    attempts=cur.family_n[fam],
                 )  # fmt: skip
             )
             continue
@@ -220,7 +221,8 @@ def _family_tests(
                 None,
                 None,
                 "pending",
-                **context,
+                attempts_passed=cur.family_pass[fam],
+                attempts=cur.family_n[fam],
             )  # fmt: skip
         )
     # One FDR step and one verdict vocabulary, shared with every flow (canaryflow.detection).
@@ -252,6 +254,22 @@ def _family_tests(
     ]
 
 
+class _AlertCommon(TypedDict):
+    """The fields of a family's alert whichever test raised it."""
+
+    flow: str
+    model: str
+    subject: str
+    metric: str
+    metric_class: MetricClass
+    baseline_value: float | None
+    current_value: float | None
+    baseline_n: int | None
+    run_id: str
+    as_of: datetime
+    evidence: dict[str, Any]
+
+
 def _family_alert(
     alerts_cfg: AlertParams,
     run: RunRecord,
@@ -260,7 +278,7 @@ def _family_alert(
     examples: list[Any],
 ) -> Alert | None:
     """The pass-rate alert of a family: this run's test first, else the across-run CUSUM."""
-    common = {
+    common: _AlertCommon = {
         "flow": FLOW,
         "model": run.model,
         "subject": f.family,

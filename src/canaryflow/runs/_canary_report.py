@@ -18,6 +18,7 @@ from canaryflow.reports import (
     Example,
     KnownFailure,
     Report,
+    ReportVerdict,
     SubjectResult,
     write_report,
 )
@@ -34,7 +35,7 @@ __all__ = [
 log = logging.getLogger("canaryflow")
 
 
-def _verdict(run: RunRecord, ev: CanaryEvaluation, changes: Sequence[Any]) -> str:
+def _verdict(run: RunRecord, ev: CanaryEvaluation, changes: Sequence[Any]) -> ReportVerdict:
     if run.status == "degraded":
         return "degraded"
     if ev.phase == "warmup":
@@ -237,7 +238,7 @@ def build_canary_report(
         kind="canary",
         title=f"Canary: {run.model} at {run.as_of:%Y-%m-%d %H:%M} UTC",
         run=run,
-        verdict=_verdict(run, ev, changes),  # type: ignore[arg-type]
+        verdict=_verdict(run, ev, changes),
         summary=tuple(lines),
         results=tuple(results),
         alerts=ev.alerts,

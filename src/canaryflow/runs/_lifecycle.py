@@ -22,11 +22,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from canaryflow.baselines import freeze, warmup_runs
 from canaryflow.config import AlertParams
-from canaryflow.records import Alert, Baseline, ItemResult, RunRecord, utcnow
+from canaryflow.records import Alert, Baseline, ItemResult, RunFlow, RunRecord, RunStatus, utcnow
 from canaryflow.runs._workspace import Workspace
 
 __all__ = [
@@ -46,6 +46,8 @@ __all__ = [
 class Evaluation(Protocol):
     """What the lifecycle needs of a flow's evaluation: a frozen dataclass with at least these
     fields (flows add their own detail); the lifecycle adds reliability alerts and notes."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # a dataclass: ``replace`` works on it
 
     @property
     def phase(self) -> str: ...
@@ -79,7 +81,7 @@ class Reliability:
 class FlowPlugin(Protocol):
     """The parts of a run that belong to one flow."""
 
-    flow: str
+    flow: RunFlow
 
     def collect(self, ws: Workspace, run: RunRecord) -> Sequence[ItemResult]:
         """Produce this run's items (probe attempts, golden items, production windows)."""
@@ -255,12 +257,10 @@ def finish(
     else:
         evaluation = plugin.evaluate(ws, run, items, active, params)
     alerts = [*evaluation.alerts, *rel.alerts]
-    evaluation = replace(  # type: ignore[type-var]
-        evaluation, alerts=tuple(alerts), notes=(*evaluation.notes, *extra_notes)
-    )
+    evaluation = replace(evaluation, alerts=tuple(alerts), notes=(*evaluation.notes, *extra_notes))
     summary["phase"] = evaluation.phase
     summary["notes"] = list(evaluation.notes)
-    status = "degraded" if rel.degraded else "completed"
+    status: RunStatus = "degraded" if rel.degraded else "completed"
     final = run.model_copy(update={"status": status, "finished_at": utcnow()})
     changes, paths = plugin.publish(ws, final, evaluation, alerts, summary)
     summary.update(

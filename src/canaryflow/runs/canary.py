@@ -26,7 +26,7 @@ from canaryflow.incidents._runbook import (
     SubjectCount,
     group_examples,
 )
-from canaryflow.records import Alert, Baseline, ItemResult, RunRecord
+from canaryflow.records import Alert, Baseline, ItemResult, RunFlow, RunRecord
 from canaryflow.runs._canary_detect import (
     ALL,
     FLOW,
@@ -70,7 +70,7 @@ CanaryOutcome = RunOutcome
 class CanaryPlugin:
     """The canary's own parts of the shared run lifecycle (``runs._lifecycle``)."""
 
-    flow = FLOW
+    flow: RunFlow = FLOW
 
     def __init__(self, probes: Sequence[Probe], probe_errors: Sequence[DataError] = ()) -> None:
         self.probes = list(probes)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from canaryflow.definitions import ProbeSet, load_probes
-from canaryflow.errors import DataErrors
+from canaryflow.errors import DataError, DataErrors
 from canaryflow.runs._workspace import Workspace
 from canaryflow.runs.canary import CanaryOutcome, canary_run_id, run_model_canary
 
@@ -37,9 +37,7 @@ def load_canary_probes(ws: Workspace, probes_dir: str | Path | None = None) -> P
     return probe_set
 
 
-def _no_probes(directory: Path):  # type: ignore[no-untyped-def]
-    from canaryflow.errors import DataError
-
+def _no_probes(directory: Path) -> DataError:
     return DataError(str(directory), None, None, "no probe files (*.yaml) found")
 
 

@@ -150,7 +150,7 @@ def _correctness(b: dict[str, str], lo: int, hi: int) -> int:
         return hi - 1
     want_d, have_d = _dates(truth), _dates(response)
     want_n, have_n = _numbers(truth), _numbers(response)
-    missing = (want_d - have_d) | {("n", x) for x in want_n - have_n}  # type: ignore[operator]
+    missing = (want_d - have_d) | {("n", x) for x in want_n - have_n}
     if not missing:
         return hi if b.get("reference") else hi - 1
     conflicting = bool(have_d - _dates(truth)) or bool(have_n - _numbers(truth))
@@ -260,7 +260,9 @@ def _render(req: SimRequest, payload: dict, faults: tuple[tuple[str, SimAnswer],
     return SimAnswer(text=prose, tag="judge", faults=faults)
 
 
-def _faults(req: SimRequest, payload: dict, key: str, dims: list[tuple[str, int, int]]):
+def _faults(
+    req: SimRequest, payload: dict, key: str, dims: list[tuple[str, int, int]]
+) -> tuple[tuple[str, SimAnswer], ...]:
     forced = req.tool_choice if any(t.get("name") == req.tool_choice for t in req.tools) else None
 
     def as_answer(data: dict) -> SimAnswer:

@@ -109,7 +109,7 @@ def _order(prompt: str) -> object | None:
     ]
     if not items:
         return None
-    total = round(sum(i["quantity"] * i["unit_price"] for i in items), 2)  # type: ignore[operator]
+    total = round(sum(i["quantity"] * i["unit_price"] for i in items), 2)
     return {"items": items, "total": total}
 
 

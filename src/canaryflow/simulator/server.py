@@ -321,6 +321,7 @@ class SimulatorServer:
         httpd.stop_event = threading.Event()
         httpd.embedding_dim = self.embedding_dim
         host, port = httpd.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET address; only AF_UNIX gives bytes
         self.url = f"http://{host}:{port}"
         self._thread = threading.Thread(
             target=httpd.serve_forever,

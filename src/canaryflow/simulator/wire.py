@@ -234,7 +234,7 @@ def anthropic_events(plan: Plan) -> Iterator[tuple[float, str]]:
     index = 0
     first = True
     if plan.text or plan.tool_call is None:
-        block = {"type": "text", "text": ""}
+        block: dict[str, Any] = {"type": "text", "text": ""}
         yield (
             0.0,
             ev(
@@ -279,9 +279,9 @@ def anthropic_events(plan: Plan) -> Iterator[tuple[float, str]]:
                 ),
             )
         yield 0.0, ev("content_block_stop", {"type": "content_block_stop", "index": index})
-    delta = {"stop_reason": _ANTHROPIC_STOP[plan.finish], "stop_sequence": None}
+    stop: dict[str, Any] = {"stop_reason": _ANTHROPIC_STOP[plan.finish], "stop_sequence": None}
     usage = {"output_tokens": plan.output_tokens}
-    yield 0.0, ev("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
+    yield 0.0, ev("message_delta", {"type": "message_delta", "delta": stop, "usage": usage})
     yield 0.0, ev("message_stop", {"type": "message_stop"})
 
 

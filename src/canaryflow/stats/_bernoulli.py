@@ -274,7 +274,7 @@ class BernoulliCUSUM:
         chart._big_h = count(state["lattice_h"], "lattice_h")
         chart.index = count(state["index"], "index")
         chart._s = count(state["sum"], "sum")
-        chart._start = tuple(state["start"]) if state["start"] else None  # type: ignore[assignment]
+        chart._start = tuple(state["start"]) if state["start"] else None
         cp = state.get("change_point")
         chart.change_point = ChangePoint(**cp) if cp else None
         return chart

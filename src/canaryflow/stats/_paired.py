@@ -252,6 +252,7 @@ def paired_verdict(
         raise StatsError("kind='binary' needs every value to be 0/1 (or bool)")
     ci = paired_bootstrap_ci(x, y, rng=rng, resamples=resamples, confidence=1 - 2 * alpha)
     regressions = fixes = None
+    test: Literal["mcnemar_exact", "wilcoxon"]
     if kind == "binary":
         regressions = int(((x == 1) & (y == 0)).sum())
         fixes = int(((x == 0) & (y == 1)).sum())
@@ -270,5 +271,5 @@ def paired_verdict(
         verdict = "inconclusive"
     return PairedVerdict(
         verdict, kind, int(x.size), float(x.mean()), float(y.mean()), float(y.mean() - x.mean()),
-        ci, test, float(p), float(p2), min_effect, alpha, regressions, fixes,  # type: ignore[arg-type]
+        ci, test, float(p), float(p2), min_effect, alpha, regressions, fixes,
     )  # fmt: skip

@@ -156,7 +156,7 @@ def rate_drop_test(
 
 
 def _support(n: int, p: float, tail: float = 1e-12) -> np.ndarray:
-    lo, hi = stats.binom.ppf([tail, 1 - tail], n, p)
+    lo, hi = stats.binom.ppf(tail, n, p), stats.binom.ppf(1 - tail, n, p)
     return np.arange(int(max(lo - 1, 0)), int(min(hi + 1, n)) + 1)
 
 

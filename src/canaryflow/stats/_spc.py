@@ -16,13 +16,16 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self, TypeVar
 
 import numpy as np
 
 from canaryflow.errors import StatsError
 from canaryflow.stats._arl import ewma_L, ewma_L_for_baseline
 from canaryflow.stats._validate import count, finite_scalar, positive_scalar
+
+_S = TypeVar("_S", np.ndarray, np.float64)
+"""A chart statistic: one float64 in :meth:`update`, an array of replications in simulations."""
 
 __all__ = ["CUSUMChart", "ChangePoint", "ChartPoint", "EWMAChart", "Label"]
 
@@ -117,9 +120,7 @@ class _Chart:
     def _fresh_state(self, size: int | tuple[()] = ()) -> tuple[np.ndarray, ...]:
         raise NotImplementedError
 
-    def _advance(
-        self, state: tuple[np.ndarray, ...], x: np.ndarray, i: int
-    ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    def _advance(self, state: tuple[_S, ...], x: _S, i: int) -> tuple[tuple[_S, ...], _S]:
         raise NotImplementedError
 
     @property
@@ -204,8 +205,8 @@ class _Chart:
         chart = cls._from_params(state)
         chart.index = count(state["index"], "state.index")
         chart._state = tuple(finite_scalar(v, "state.statistic") for v in state["statistic"])
-        chart._up_start = tuple(state["up_start"]) if state["up_start"] else None  # type: ignore[assignment]
-        chart._down_start = tuple(state["down_start"]) if state["down_start"] else None  # type: ignore[assignment]
+        chart._up_start = tuple(state["up_start"]) if state["up_start"] else None
+        chart._down_start = tuple(state["down_start"]) if state["down_start"] else None
         cp = state.get("change_point")
         chart.change_point = ChangePoint(**cp) if cp else None
         return chart
@@ -304,9 +305,7 @@ class EWMAChart(_Chart):
     def _fresh_state(self, size: int | tuple[()] = ()) -> tuple[np.ndarray, ...]:
         return (np.full(size, self.mean),)
 
-    def _advance(
-        self, state: tuple[np.ndarray, ...], x: np.ndarray, i: int
-    ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    def _advance(self, state: tuple[_S, ...], x: _S, i: int) -> tuple[tuple[_S, ...], _S]:
         z = (1.0 - self.lam) * state[0] + self.lam * x
         return (z,), np.abs(z - self.mean) / (self.sd * self._c(i))
 
@@ -327,7 +326,7 @@ class EWMAChart(_Chart):
         self._state = (float(z),)
         alarm = bool(stat > self.L)
         up = z > self.mean
-        cp = self._track(lab, z > self.mean, z < self.mean, alarm, bool(up))
+        cp = self._track(lab, bool(z > self.mean), bool(z < self.mean), alarm, bool(up))
         hw = self.half_width(self.index)
         return ChartPoint(
             index=self.index,
@@ -463,9 +462,7 @@ class CUSUMChart(_Chart):
     def _fresh_state(self, size: int | tuple[()] = ()) -> tuple[np.ndarray, ...]:
         return (np.zeros(size), np.zeros(size))
 
-    def _advance(
-        self, state: tuple[np.ndarray, ...], x: np.ndarray, i: int
-    ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    def _advance(self, state: tuple[_S, ...], x: _S, i: int) -> tuple[tuple[_S, ...], _S]:
         u = (x - self.mean) / self.sd
         hi = np.maximum(0.0, state[0] + u - self.k)
         lo = np.maximum(0.0, state[1] - u - self.k)

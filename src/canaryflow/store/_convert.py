@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
+
+from sqlalchemy import RowMapping
 
 from canaryflow.records import Alert, Baseline, CheckResult, Incident, ItemResult, RunRecord
 from canaryflow.store._types import ReviewItem
@@ -38,7 +39,7 @@ def run_row(run: RunRecord) -> dict[str, Any]:
     }
 
 
-def run_from_row(row: Mapping[str, Any]) -> RunRecord:
+def run_from_row(row: RowMapping) -> RunRecord:
     """A run record from its row."""
     return RunRecord(
         run_id=row["run_id"],
@@ -65,7 +66,7 @@ def item_row(item: ItemResult) -> dict[str, Any]:
     return row
 
 
-def item_from_row(row: Mapping[str, Any]) -> ItemResult:
+def item_from_row(row: RowMapping) -> ItemResult:
     """An item result from its row."""
     data = {k: row[k] for k in ItemResult.model_fields}
     data["checks"] = tuple(CheckResult.model_validate(c) for c in row["checks"] or ())
@@ -93,7 +94,7 @@ def baseline_row(b: Baseline) -> dict[str, Any]:
     }
 
 
-def baseline_from_row(row: Mapping[str, Any]) -> Baseline:
+def baseline_from_row(row: RowMapping) -> Baseline:
     """A baseline from its row."""
     return Baseline(
         flow=row["flow"],
@@ -142,7 +143,7 @@ def incident_row(incident: Incident) -> dict[str, Any]:
     return row
 
 
-def incident_from_row(row: Mapping[str, Any]) -> Incident:
+def incident_from_row(row: RowMapping) -> Incident:
     """An incident from its row."""
     data = {k: row[k] for k in Incident.model_fields if k != "version"}
     data["alerts"] = tuple(Alert.model_validate(a) for a in row["alerts"] or ())
@@ -152,7 +153,7 @@ def incident_from_row(row: Mapping[str, Any]) -> Incident:
     return Incident.model_validate(data)
 
 
-def review_from_row(row: Mapping[str, Any]) -> ReviewItem:
+def review_from_row(row: RowMapping) -> ReviewItem:
     """A review item from its row."""
     return ReviewItem(
         source=row["source"],
