@@ -167,16 +167,14 @@ def serve_cmd(
         deployments.append(
             entry.load().to_deployment(
                 name=entry.deployment,
-                schedules=[Cron(cron, timezone=cfg.schedules.timezone)],
+                schedules=[Cron(cron, timezone=cfg.schedules.timezone)] if cron else [],
                 parameters={"config_path": path},
                 tags=list(entry.tags),
                 description=entry.description,
             )
         )
-        console.print(
-            f"serving [bold]{escape(entry.deployment)}[/bold] on cron {escape(cron)} "
-            f"({escape(cfg.schedules.timezone)})"
-        )
+        when = f"on cron {cron} ({cfg.schedules.timezone})" if cron else "on demand (no schedule)"
+        console.print(f"serving [bold]{escape(entry.deployment)}[/bold] {escape(when)}")
     console.print("Ctrl-C to stop")
     serve(*deployments, limit=limit)
 
@@ -205,7 +203,9 @@ def deployments_yaml(cfg: Any) -> str:
                 "tags": list(e.tags),
                 "parameters": {"config_path": "{{ $PWD }}/canaryflow.toml"},
                 "work_pool": {"name": "local-process", "work_queue_name": "default"},
-                "schedules": [{"cron": e.cron(cfg), "timezone": cfg.schedules.timezone}],
+                "schedules": [{"cron": c, "timezone": cfg.schedules.timezone}]
+                if (c := e.cron(cfg))
+                else [],
             }
             for e in flow_entries().values()
         ],
