@@ -72,7 +72,16 @@ def _cases(incident: Incident) -> list[Mapping[str, Any]]:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:80] or "case"
+    """An item id the format accepts (lower case, ``[a-z0-9_.-]``)."""
+    return re.sub(r"[^a-z0-9_.-]+", "-", text.lower()).strip("-.")[:80] or "case"
+
+
+def _dump(model: GoldenItem | GoldenSetHeader) -> dict[str, Any]:
+    """Non-default fields, but checks whole (their ``type`` tag is a default, yet required)."""
+    doc = model.model_dump(mode="json", exclude_defaults=True)
+    if model.checks:
+        doc["checks"] = [c.model_dump(mode="json", exclude_none=True) for c in model.checks]
+    return doc
 
 
 def _request_text(header: GoldenSetHeader, item: GoldenItem, set_name: str) -> str:
@@ -190,14 +199,14 @@ def add_from_incident(
             n += 1
         seen.add(text)
         ids.add(item.id)
-        lines.append(json.dumps(item.model_dump(mode="json", exclude_defaults=True)))
+        lines.append(json.dumps(_dump(item)))
         result.added.append(item.id)
     if not lines:
         return result
     directory.mkdir(parents=True, exist_ok=True)
     before = jsonl.read_text(encoding="utf-8") if jsonl.exists() else None
     if result.created and header is not None:
-        doc = header.model_dump(mode="json", exclude_defaults=True)
+        doc = _dump(header)
         doc["description"] = f"{doc['description']} (started by incident {incident.incident_id})"
         header_path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     text = before or ""

@@ -335,7 +335,9 @@ def subject_tests(cmp: Comparison) -> list[SubjectTest]:
             for f in cmp.regressions
             if f.set == g.set and (g.category is None or f.category == g.category)
         ]
-        unsure = g.reason if g.p_value is None else set_reasons.get(g.set, "")
+        unsure = g.reason if g.verdict == "inconclusive" else ""
+        if g.category is None and g.metric == "pass_rate" and g.verdict != "regression":
+            unsure = set_reasons.get(g.set, unsure)  # too few items, unreliable baseline...
         out.append(
             SubjectTest(
                 subject=subject,
@@ -441,7 +443,6 @@ def runbook_context(
         chart_path=str(chart) if chart else None,
         chart_unit="pass rate" if chart else None,
         golden_set=target,
-        baseline_n=max((b.n for b in baselines), default=None),
     )
 
 
