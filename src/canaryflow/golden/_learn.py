@@ -7,7 +7,8 @@ Each becomes one item of the target set with what made it fail checkable again:
 
 - a golden item keeps its inputs and its effective checks (the target set takes the source
   set's prompt when it is new, so the item is sent exactly as before);
-- a canary probe keeps its prompt and its checks;
+- a canary probe keeps its prompt (a multi-message probe's turns joined into one user
+  turn) and its checks;
 - a production sample keeps its input (and expected text, if any) for the judge.
 
 Items are deduplicated by the request they send (not by id), carry a note naming the incident
