@@ -30,3 +30,20 @@ def test_prefect_yaml_lists_the_golden_deployment_on_its_cron() -> None:
     text = deployments_yaml(cfg)
     assert "name: daily-golden-pool" in text and "canaryflow.flows.golden:daily_golden" in text
     assert (REPO / "prefect.yaml").read_text(encoding="utf-8") == text
+
+
+def test_the_example_workflow_uses_only_real_compare_options() -> None:
+    import re
+
+    import typer.main
+    import yaml
+
+    from canaryflow.cli import app
+
+    flow = yaml.safe_load((REPO / "examples/github-actions/golden-compare.yml").read_text())
+    steps = flow["jobs"]["compare"]["steps"]
+    script = next(s["run"] for s in steps if "canaryflow compare" in s.get("run", ""))
+    used = set(re.findall(r"(--[a-z][a-z-]+)", script.split("canaryflow compare", 1)[1]))
+    compare = typer.main.get_command(app).commands["compare"]  # type: ignore[attr-defined]
+    known = {o for p in compare.params for o in p.opts}
+    assert used and used <= known, used - known
