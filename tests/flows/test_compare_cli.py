@@ -139,3 +139,22 @@ def test_upgrade_flow_with_probes_as_paired_items(tmp_path: Path) -> None:
     assert set(sets) == {"tiny", "probes"}
     assert sets["probes"]["paired"] >= 50  # every probe, paired across the two models
     assert sets["tiny"]["verdict"] == "inconclusive"
+
+
+def test_pairwise_judging_in_both_orders_is_reported_and_rerendered(tmp_path: Path) -> None:
+    path = write_golden_config(tmp_path, seed=SEED + 3)
+    args = ["--baseline", "support-bot", "--candidate", "support-bot-next", "-c", str(path)]
+    res = runner.invoke(app, ["compare", *args, "--golden", "rag_qa", "--pairwise"])
+    assert res.exit_code == 1, res.output
+    comment = tmp_path / "reports" / "compare" / "support-bot-next-vs-support-bot.md"
+    text = comment.read_text(encoding="utf-8")
+    assert "### Pairwise judge, both orders" in text and len(text) < 65_536
+    assert text.index("### Pairwise judge") < text.rindex("\n---\n")  # above the footer
+    ws = Workspace(load_config(path))
+    cand = next(r for r in ws.store.list_runs("upgrade") if r.summary.get("side") == "candidate")
+    faith = cand.summary["pairwise"]["rag_qa"]["dimensions"]["faithfulness"]
+    assert faith["baseline"] > faith["candidate"]  # the worse candidate loses head to head
+    assert faith["baseline"] + faith["candidate"] + faith["tie"] == 42
+    comment.unlink()
+    again = runner.invoke(app, ["compare", "--rerender", cand.run_id, "-c", str(path)])
+    assert again.exit_code == 1 and comment.read_text(encoding="utf-8") == text

@@ -173,6 +173,10 @@ def compare_cmd(
     fail_on_inconclusive: Annotated[
         bool, typer.Option(help="Exit 1, not 3, when the verdict is inconclusive.")
     ] = False,
+    pairwise: Annotated[
+        bool,
+        typer.Option(help="Also judge the two answers head to head, in both orders."),
+    ] = False,
     rerender: Annotated[
         str | None,
         typer.Option(help="Re-render a stored comparison (its run id) instead of running."),
@@ -209,6 +213,7 @@ def compare_cmd(
                 probes_dir=probes,
                 report_dir=report_dir,
                 full_report_url=full_report_url,
+                pairwise=pairwise,
             )
     cmp = result.comparison
     style = {"pass": "green", "regression": "red", "inconclusive": "yellow"}[cmp.verdict]

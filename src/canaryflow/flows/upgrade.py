@@ -30,6 +30,7 @@ def model_upgrade(
     report_dir: str | None = None,
     full_report_url: str | None = None,
     as_of: datetime | None = None,
+    pairwise: bool = False,
     config_path: str | None = None,
 ) -> dict[str, Any]:
     """Compare ``candidate`` with ``baseline`` on the same items; return the verdict.
@@ -42,6 +43,7 @@ def model_upgrade(
         report_dir: where the PR artifacts go (default: ``[reports] dir``).
         full_report_url: link to the full report in the comment (e.g. the CI artifact page).
         as_of: the time the comparison is recorded at (default: now).
+        pairwise: also ask the judge which answer is better, in both orders.
         config_path: canaryflow.toml.
     """
     ws = Workspace(load_config(config_path))
@@ -54,6 +56,7 @@ def model_upgrade(
         report_dir=report_dir,
         full_report_url=full_report_url,
         as_of=as_of,
+        pairwise=pairwise,
     )
     publish_comparison_artifact(result.paths.markdown, f"upgrade-{candidate}-vs-{baseline}")
     cmp = result.comparison

@@ -91,8 +91,14 @@ def compare_models(
     report_dir: str | Path | None = None,
     full_report_url: str | None = None,
     as_of: datetime | None = None,
+    pairwise: bool = False,
 ) -> UpgradeResult:
-    """Run both models on the same items, store both runs, compare, write the PR artifacts."""
+    """Run both models on the same items, store both runs, compare, write the PR artifacts.
+
+    With ``pairwise``, the judge also compares the two answers to each judged item head to
+    head, asked in both orders (a preference that flips with the order is a tie); the tally
+    and a sign test are reported beside the verdict, which stays the paired tests'.
+    """
     cfg = ws.config
     cfg.model_keys([baseline, candidate])
     golden = [] if sets is not None and not sets else load_golden(cfg, sets)
@@ -121,6 +127,11 @@ def compare_models(
             raise CanaryflowError("nothing to compare: no golden set and no probe directory")
         ws.store.save_items(items)
         ws.store.finish_run(rid, "completed", {**run.summary, "attempts": len(items)})
+    if pairwise:
+        tally = pairwise_tally(ws, f"{run_id}-baseline", run_id, golden)
+        cand = ws.store.get_run(run_id)
+        assert cand is not None
+        ws.store.finish_run(run_id, "completed", {**cand.summary, "pairwise": tally})
     return rerender(ws, run_id, report_dir=report_dir, full_report_url=full_report_url)
 
 
@@ -175,8 +186,112 @@ def rerender(
         title=f"Model upgrade: {cmp.candidate} vs {cmp.baseline}",
         full_report_url=full_report_url,
     )
-    verdict: dict[str, Any] = {"verdict": cmp.verdict, "reasons": list(cmp.reasons)}
     run = ws.store.get_run(run_id)
+    tally = run.summary.get("pairwise") if run is not None else None
+    if tally:
+        section = render_pairwise(tally)
+        for path in (paths.markdown, paths.full_markdown):
+            path.write_text(_insert_section(path.read_text(encoding="utf-8"), section))
+    verdict: dict[str, Any] = {"verdict": cmp.verdict, "reasons": list(cmp.reasons)}
     if run is not None:
         ws.store.finish_run(run_id, "completed", {**run.summary, **verdict})
     return UpgradeResult(run_id, cmp, paths)
+
+
+def _first_ok(items: Sequence[ItemResult]) -> dict[str, ItemResult]:
+    out: dict[str, ItemResult] = {}
+    for i in sorted(items, key=lambda r: (r.item_id, r.attempt)):
+        if i.passed is not None:
+            out.setdefault(i.item_id, i)
+    return out
+
+
+def pairwise_tally(
+    ws: Workspace, baseline_run: str, candidate_run: str, sets: Sequence[Any]
+) -> dict[str, Any]:
+    """Head-to-head judge preferences per judged set and dimension, with a sign test.
+
+    ``p_baseline_better`` is the one-sided exact binomial p that the baseline's answers are
+    preferred more often than the candidate's (ties and errors left out).
+    """
+    from scipy.stats import binomtest
+
+    from canaryflow.judges import Judge, PairItem
+    from canaryflow.runs.golden import _reference
+
+    base = _first_ok(ws.store.items_for_runs([baseline_run]))
+    cand = _first_ok(ws.store.items_for_runs([candidate_run]))
+    out: dict[str, Any] = {}
+    for gset in sets:
+        if not gset.header.rubric:
+            continue
+        ids = [k for k in cand if k in base and cand[k].extra.get("set") == gset.name]
+        pairs = [
+            PairItem(
+                item_id=k,
+                input=str(cand[k].extra.get("input", "")),
+                a=base[k].output,
+                b=cand[k].output,
+                reference=_reference(cand[k].extra),
+                context=cand[k].extra.get("context"),
+            )
+            for k in ids
+        ]
+        judge = Judge.from_config(ws.config, ws.store, rubric=gset.header.rubric)
+        results = judge.pairwise_sync(pairs, budget=Judge.budget_from_config(ws.config))
+        dims: dict[str, Any] = {}
+        for d in judge.rubric.dimension_names:
+            prefs = [r.preferences.get(d) for r in results if r.status == "ok"]
+            a, b = prefs.count("A"), prefs.count("B")
+            dims[d] = {
+                "baseline": a,
+                "candidate": b,
+                "tie": prefs.count("tie"),
+                "order_disagreements": sum(d in r.order_disagreements for r in results),
+                "p_baseline_better": binomtest(a, a + b, 0.5, alternative="greater").pvalue
+                if a + b
+                else None,
+            }
+        errors = sum(r.status != "ok" for r in results)
+        out[gset.name] = {
+            "rubric": judge.rubric.name,
+            "pairs": len(pairs),
+            "errors": errors,
+            "dimensions": dims,
+        }
+    return out
+
+
+def render_pairwise(tally: dict[str, Any]) -> str:
+    """The head-to-head section added to the comparison's Markdown (a few rows)."""
+    from canaryflow.reports._markdown import f_cell, f_pvalue
+
+    head = "| set | dimension | baseline preferred | candidate preferred | tie | order flips | p |"
+    rows = [
+        "### Pairwise judge, both orders",
+        "",
+        "A preference that flips with the order is a tie; p: one-sided sign test that the "
+        "baseline's answers are preferred.",
+        "",
+        head,
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, s in tally.items():
+        for d, v in s["dimensions"].items():
+            rows.append(
+                f"| {f_cell(name)} | {f_cell(d)} | {v['baseline']} | {v['candidate']} | "
+                f"{v['tie']} | {v['order_disagreements']} | {f_pvalue(v['p_baseline_better'])} |"
+            )
+        if s["errors"]:
+            rows.append(
+                f"| {f_cell(name)} | judge errors: {s['errors']} of {s['pairs']} | | | | | |"
+            )
+    return "\n".join(rows) + "\n"
+
+
+def _insert_section(text: str, section: str) -> str:
+    """``section`` before the report's footer (the last ``---`` rule), else at the end."""
+    cut = text.rfind("\n---\n")
+    if cut < 0:
+        return text.rstrip("\n") + "\n\n" + section
+    return text[:cut].rstrip("\n") + "\n\n" + section + text[cut:]
