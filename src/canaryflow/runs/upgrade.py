@@ -26,14 +26,14 @@ from canaryflow.golden import (
     write_comparison,
 )
 from canaryflow.records import ItemResult, RunRecord, utcnow
-from canaryflow.runs._workspace import Workspace
-from canaryflow.runs.golden import (
-    _seed,
+from canaryflow.runs._golden_collect import (
     collect_golden,
     load_golden,
     outcomes_of,
     run_config_hash,
+    seed_for,
 )
+from canaryflow.runs._workspace import Workspace
 
 __all__ = ["FLOW", "UpgradeResult", "compare_models", "rerender", "upgrade_run_id"]
 
@@ -150,7 +150,7 @@ def build_comparison(ws: Workspace, run_id: str) -> Comparison:
     return compare(
         outcomes_of(b_items),
         outcomes_of(c_items),
-        rng=np.random.default_rng(_seed(run_id)),
+        rng=np.random.default_rng(seed_for(run_id)),
         settings=CompareSettings(),
         min_items={n: h.min_items for n, h in headers.items() if h.min_items},
         baseline_label=base.model,
@@ -217,7 +217,7 @@ def pairwise_tally(
     from scipy.stats import binomtest
 
     from canaryflow.judges import Judge, PairItem
-    from canaryflow.runs.golden import _reference
+    from canaryflow.runs._golden_collect import reference_text
 
     base = _first_ok(ws.store.items_for_runs([baseline_run]))
     cand = _first_ok(ws.store.items_for_runs([candidate_run]))
@@ -232,7 +232,7 @@ def pairwise_tally(
                 input=str(cand[k].extra.get("input", "")),
                 a=base[k].output,
                 b=cand[k].output,
-                reference=_reference(cand[k].extra),
+                reference=reference_text(cand[k].extra),
                 context=cand[k].extra.get("context"),
             )
             for k in ids
