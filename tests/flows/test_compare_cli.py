@@ -119,20 +119,35 @@ def test_compare_exit_codes_for_inconclusive_and_usage_errors(tmp_path: Path) ->
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_upgrade_flow_with_probes_as_paired_items(tmp_path: Path) -> None:
+def test_upgrade_flow_with_probes_as_paired_items(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from canary_env import PROBES
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
     from canaryflow.flows.upgrade import model_upgrade
 
+    monkeypatch.delenv("CANARYFLOW_NO_ARTIFACTS", raising=False)
     path = write_golden_config(tmp_path, seed=SEED + 2)
     tiny = _tiny_set(tmp_path / "golden_sets")
-    result = model_upgrade(
+    state = model_upgrade(
         baseline="extractor",
         candidate="extractor",
         golden=[tiny],
         probes=str(PROBES),
         config_path=str(path),
+        return_state=True,
     )
+    result = state.result()
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    assert [a.type for a in artifacts] == ["markdown"]
+    assert "canaryflow-compare" in str(artifacts[0].data)
     assert result["verdict"] in ("pass", "inconclusive") and not result["regressions"]
     data = json.loads(Path(result["report"]).with_suffix(".json").read_text(encoding="utf-8"))
     sets = {s["name"]: s for s in data["sets"]}

@@ -23,13 +23,19 @@ __all__ = ["ENTRY", "daily_golden", "publish_comparison_artifact"]
 
 
 def publish_comparison_artifact(markdown_path: Any, key: str) -> None:
-    """The PR-ready Markdown as a Prefect artifact of the running flow (no-op outside one)."""
+    """The PR-ready Markdown as a Prefect artifact of the running flow (no-op outside one, or
+    with ``CANARYFLOW_NO_ARTIFACTS`` set, as the canary's artifacts)."""
+    import os
     from pathlib import Path
 
     from prefect.artifacts import create_markdown_artifact
     from prefect.context import FlowRunContext
 
-    if markdown_path is None or FlowRunContext.get() is None:
+    if (
+        markdown_path is None
+        or FlowRunContext.get() is None
+        or os.environ.get("CANARYFLOW_NO_ARTIFACTS")
+    ):
         return
     text = Path(markdown_path).read_text(encoding="utf-8")
     slug = "".join(c if c.isalnum() else "-" for c in key.lower()).strip("-")[:90]
