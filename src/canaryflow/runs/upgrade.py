@@ -139,7 +139,9 @@ def build_comparison(ws: Workspace, run_id: str) -> Comparison:
     """The comparison of a stored upgrade run (deterministic: the bootstrap is seeded)."""
     cand = ws.store.get_run(run_id)
     if cand is None or cand.flow != FLOW or cand.summary.get("side") != "candidate":
-        raise CanaryflowError(f"no upgrade run {run_id!r} (see `canaryflow runs --flow upgrade`)")
+        raise CanaryflowError(
+            f"no upgrade run {run_id!r}: give the run id `canaryflow compare` printed"
+        )
     base = ws.store.get_run(str(cand.summary["baseline_run"]))
     if base is None:
         raise CanaryflowError(f"the baseline side of {run_id} is missing from the store")
