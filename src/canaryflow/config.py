@@ -275,10 +275,15 @@ FLOWS = ("canary", "golden", "production")
 
 FLOW_ALERT_DEFAULTS: dict[str, dict[str, Any]] = {
     "canary": {"warmup_runs": 24},
-    "golden": {"warmup_runs": 3},
+    "golden": {"warmup_runs": 3, "alpha": 0.05},
     "production": {"warmup_runs": 96},
 }
-"""Per-flow defaults, under ``[alerts]`` keys set explicitly and ``[alerts.<flow>]`` keys."""
+"""Per-flow defaults, under ``[alerts]`` keys set explicitly and ``[alerts.<flow>]`` keys.
+
+Golden ``alpha`` is the false-regression rate of one whole daily comparison (BH across its
+sets, categories and judge dimensions; exact McNemar on flips), as in ``canaryflow compare``:
+at 0.01 a 30 % day/month transposition (about 7 flipped items of 32) was missed on the first
+day."""
 
 MIN_BASELINE_RUNS: dict[str, int] = {"canary": 12, "golden": 1, "production": 12}
 """Fewest runs a baseline may be frozen from. The canary and production flows chart per-run

@@ -1,6 +1,7 @@
 """Commands about golden sets: ``canaryflow golden validate`` and ``canaryflow schema golden``.
 
-The daily run, ``compare`` and ``add-from-incident`` join this module with the golden flow.
+The daily run, ``compare`` and ``add-from-incident`` are in ``cli._goldenflow`` (the module the
+golden flow's registry entry names).
 """
 
 from __future__ import annotations

@@ -153,32 +153,41 @@ def serve_cmd(
 ) -> None:
     """Register every flow's scheduled deployment (cron from canaryflow.toml) and run them."""
     from prefect import serve
-    from prefect.schedules import Cron
 
     from canaryflow.config import load_config
-    from canaryflow.flows import flow_entries
 
     cfg = load_config(config)
     prefect_process_settings()
+    deployments = serve_deployments(cfg)
+    for d in deployments:
+        crons = [getattr(s.schedule, "cron", "") for s in d.schedules or []]
+        when = f"on cron {crons[0]} ({cfg.schedules.timezone})" if crons else "on demand"
+        console.print(f"serving [bold]{escape(d.name)}[/bold] {escape(when)}")
+    console.print("Ctrl-C to stop")
+    serve(*deployments, limit=limit)
+
+
+def serve_deployments(cfg: Any) -> list[Any]:
+    """The deployments ``canaryflow serve`` registers: one per registered flow, its cron from
+    ``[schedules]`` (none for an on-demand flow such as the upgrade gate)."""
+    from prefect.schedules import Cron
+
+    from canaryflow.flows import flow_entries
+
     path = str(Path(cfg.source_path or "canaryflow.toml").resolve())
-    deployments = []
+    out = []
     for entry in flow_entries().values():
         cron = entry.cron(cfg)
-        deployments.append(
+        out.append(
             entry.load().to_deployment(
                 name=entry.deployment,
-                schedules=[Cron(cron, timezone=cfg.schedules.timezone)],
+                schedules=[Cron(cron, timezone=cfg.schedules.timezone)] if cron else [],
                 parameters={"config_path": path},
                 tags=list(entry.tags),
                 description=entry.description,
             )
         )
-        console.print(
-            f"serving [bold]{escape(entry.deployment)}[/bold] on cron {escape(cron)} "
-            f"({escape(cfg.schedules.timezone)})"
-        )
-    console.print("Ctrl-C to stop")
-    serve(*deployments, limit=limit)
+    return out
 
 
 def deployments_yaml(cfg: Any) -> str:
@@ -205,7 +214,9 @@ def deployments_yaml(cfg: Any) -> str:
                 "tags": list(e.tags),
                 "parameters": {"config_path": "{{ $PWD }}/canaryflow.toml"},
                 "work_pool": {"name": "local-process", "work_queue_name": "default"},
-                "schedules": [{"cron": e.cron(cfg), "timezone": cfg.schedules.timezone}],
+                "schedules": [{"cron": c, "timezone": cfg.schedules.timezone}]
+                if (c := e.cron(cfg))
+                else [],
             }
             for e in flow_entries().values()
         ],

@@ -32,14 +32,17 @@ class FlowEntry:
     headline: Callable[[dict[str, Any]], str]
     """One line of a run's summary for the CLI's table."""
     tags: tuple[str, ...] = ()
+    scheduled: bool = True
+    """False: run on demand only (the upgrade gate), no ``[schedules]`` entry."""
 
     def load(self) -> Any:
         """The Prefect flow object."""
         module, attr = self.entrypoint.split(":")
         return getattr(import_module(module), attr)
 
-    def cron(self, config: Any) -> str:
-        return str(getattr(config.schedules, self.name))
+    def cron(self, config: Any) -> str | None:
+        """The flow's cron from ``[schedules]``; None for an on-demand flow."""
+        return str(getattr(config.schedules, self.name)) if self.scheduled else None
 
 
 @cache
