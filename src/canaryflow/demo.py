@@ -50,8 +50,9 @@ class DemoResult:
 
 
 def to_toml(cfg: Config) -> str:
-    """Write a Config back as TOML (None values are omitted: they are the defaults)."""
-    return tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True))
+    """Write a Config back as TOML: only what was set (so per-flow alert defaults stay the
+    flow's, instead of every [alerts] key being pinned) and no None values."""
+    return tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True, exclude_unset=True))
 
 
 def run_progress(console: Console) -> Progress:
