@@ -131,7 +131,7 @@ def add_from_incident_cmd(
     try:
         probes = load_canary_probes(ws).probes
     except Exception:  # no probe directory: golden and production cases still learn
-        probes = []
+        probes = ()
     result = add_from_incident(inc, ws.config.golden.dir, set_name=set_, probes=probes)
     for why in result.skipped:
         console.print(f"[yellow]skipped[/yellow] {escape(why)}", highlight=False)

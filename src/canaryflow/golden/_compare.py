@@ -26,7 +26,7 @@ The verdict is three-way and always says why:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -75,6 +75,13 @@ class CompareSettings(_Frozen):
     min_score_items: int = Field(default=10, ge=2)
     """Fewest paired items a score test is made on (the Wilcoxon normal approximation, with
     tie correction, needs about 10; smaller categories are reported untested)."""
+
+
+class _GroupKey(TypedDict):
+    set: str
+    category: str | None
+    metric: str
+    n: int
 
 
 class GroupResult(_Frozen):
@@ -200,7 +207,7 @@ def _test(
     rng: np.random.Generator,
 ) -> GroupResult:
     n = len(x)
-    base = {"set": set_name, "category": category, "metric": metric, "n": n}
+    base = _GroupKey(set=set_name, category=category, metric=metric, n=n)
     binary = metric == "pass_rate"
     need = 2 if binary else settings.min_score_items
     if n < need:

@@ -16,7 +16,7 @@ import os
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 from canaryflow.golden._compare import Comparison, Flip, GroupResult
 from canaryflow.records import utcnow
@@ -97,6 +97,13 @@ def _redacted_once(f: Flip, memo: dict[int, Flip]) -> Flip:
     return memo[key]
 
 
+class _Links(TypedDict):
+    title: str
+    chart: str | None
+    full_link: str | None
+    json_name: str | None
+
+
 def _context(
     cmp: Comparison,
     flips_by_set: dict[str, list[Flip]],
@@ -174,7 +181,7 @@ def render_comparison_markdown(
         marker: An HTML comment on the first line (finds the sticky comment); None for none.
     """
     title = title or f"Golden sets: {cmp.candidate} vs {cmp.baseline}"
-    common = {"title": title, "chart": chart, "full_link": full_link, "json_name": json_name}
+    common = _Links(title=title, chart=chart, full_link=full_link, json_name=json_name)
     by_set: dict[str, list[Flip]] = {}
     memo: dict[int, Flip] = {}
     for f in cmp.flips:

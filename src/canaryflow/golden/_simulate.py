@@ -101,8 +101,8 @@ def simulate_run(
         shocks = {c: rng.normal(0.0, day_sd) for c in sorted(set(s.categories))}
         prob = s.base_prob.copy()
         flaky = (prob > 0) & (prob < 1)
-        for i in np.flatnonzero(flaky):
-            prob[i] = 1 / (1 + np.exp(-(_logit(prob[i : i + 1])[0] + shocks[s.categories[i]])))
+        for j in (int(x) for x in np.flatnonzero(flaky)):
+            prob[j] = 1 / (1 + np.exp(-(_logit(prob[j : j + 1])[0] + shocks[s.categories[j]])))
         broken_now = np.zeros(len(prob), dtype=bool)
         if flip_share > 0:
             solid = np.flatnonzero(s.base_prob == 1.0)
@@ -110,7 +110,7 @@ def simulate_run(
             if k:
                 broken_now[rng.choice(solid, size=min(k, solid.size), replace=False)] = True
         for i, item_id in enumerate(s.item_ids):
-            p = 0.0 if broken_now[i] else prob[i]
+            p = 0.0 if broken_now[i] else float(prob[i])
             if item_id in forced and rng.random() < flip_rate:
                 p = 0.0
             if rng.random() < rep_correlation:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from canaryflow.detection import SubjectTest
 from canaryflow.golden import Comparison
@@ -18,7 +18,7 @@ from canaryflow.runs._workspace import Workspace
 
 __all__ = ["runbook_context", "subject_tests"]
 
-FLOW = "golden"
+FLOW: Final = "golden"
 
 
 def subject_tests(cmp: Comparison) -> list[SubjectTest]:

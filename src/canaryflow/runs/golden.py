@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from canaryflow.golden import (
     compare,
     write_comparison,
 )
-from canaryflow.records import Alert, Baseline, ItemResult, RunRecord
+from canaryflow.records import Alert, Baseline, ItemResult, RunFlow, RunRecord
 from canaryflow.runs._golden_collect import (
     collect_golden,
     load_golden,
@@ -51,7 +51,7 @@ __all__ = [
     "set_hash",
 ]
 
-FLOW = "golden"
+FLOW: Final = "golden"
 METRIC = "outcomes"
 """The metric of a set's baseline: its per-item outcomes, stored as the payload ``outcomes``."""
 
@@ -77,7 +77,7 @@ class GoldenEvaluation:
 class GoldenPlugin:
     """The golden flow's own parts of the shared run lifecycle."""
 
-    flow = FLOW
+    flow: RunFlow = FLOW
 
     def __init__(self, sets: Sequence[GoldenSet]) -> None:
         self.sets = list(sets)

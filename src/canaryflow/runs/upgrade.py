@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 
@@ -37,7 +37,7 @@ from canaryflow.runs._workspace import Workspace
 
 __all__ = ["FLOW", "UpgradeResult", "compare_models", "rerender", "upgrade_run_id"]
 
-FLOW = "upgrade"
+FLOW: Final = "upgrade"
 PROBE_SET = "probes"
 
 
