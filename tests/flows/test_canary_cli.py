@@ -107,3 +107,36 @@ def test_a_users_project_holds_only_their_files_and_runs_from_anywhere(
         "reports",
     ]
     assert list(elsewhere.iterdir()) == [], "nothing may be written in the current directory"
+
+
+def test_backfill_names_the_broken_probe_files_it_skipped(tmp_path: Path) -> None:
+    """Defect 15: `backfill` hid broken probe files (exit 0, nothing printed)."""
+    probes = tmp_path / "probes"
+    probes.mkdir()
+    shutil.copy(PROBES / "dates_eu.yaml", probes / "dates_eu.yaml")
+    (probes / "broken.yaml").write_text("id: x\nprompt: [unclosed\n", encoding="utf-8")
+    path = write_config(tmp_path, seed=SEED + 7, warmup_runs=12, probes_dir=probes)
+    result = runner.invoke(
+        app, ["backfill", "canary", "--runs", "1", "-c", str(path), "-m", "support-bot"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "skipped" in result.output and "broken.yaml:" in result.output
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_flow_run_stuck_running_is_finished_as_crashed(tmp_path: Path) -> None:
+    """Defect 8: Prefect flow runs of a killed process stayed RUNNING forever."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Running
+
+    from canaryflow.flows.canary import hourly_canary
+
+    path = write_config(tmp_path, seed=SEED + 8, alerts={"canary": {"stale_run_minutes": 1e-6}})
+    with get_client(sync_client=True) as client:
+        stuck = client.create_flow_run(hourly_canary, parameters={"config_path": str(path)})
+        client.set_flow_run_state(stuck.id, Running(), force=True)
+    hourly_canary(models=["support-bot"], as_of=T0, config_path=str(path))
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(stuck.id).state
+    assert state is not None and state.type.value == "CRASHED"
+    assert "finished as crashed" in (state.message or "")

@@ -163,6 +163,9 @@ def test_high_error_rate_marks_the_run_degraded_with_a_reliability_alert(tmp_pat
     reliability = [a for a in o.evaluation.alerts if a.metric_class == "reliability"]
     assert len(reliability) == 1 and reliability[0].metric == "error_rate"
     assert [c.incident.metric_class for c in o.incidents] == ["reliability"]
+    # A provider-unreachable incident names the endpoint and the errors (issue 8, defect 14).
+    assert reliability[0].evidence["endpoint"] == "the bundled simulator"
+    assert reliability[0].evidence["error_examples"]
     report = json.loads(Path(s["report"]).with_suffix(".json").read_text(encoding="utf-8"))
     assert report["verdict"] == "degraded"
     assert "calls failed after retries" in report["degraded_reason"]

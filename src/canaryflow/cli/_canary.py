@@ -70,9 +70,7 @@ def backfill_canary_cmd(
 
     ws = open_workspace(config)
     check_keys(ws.config, ws.config.model_keys(model or ws.config.canary.models))
-    probe_set = load_canary_probes(ws, probes)
-    for e in probe_set.errors:
-        console.print(f"[yellow]skipped[/yellow] {e.line()}", highlight=False, markup=False)
+    load_canary_probes(ws, probes)  # fail fast when no probe is valid (bad ones are listed)
     step = parse_interval(every)
     last: list[Any] = []
     with run_progress(console) as progress:

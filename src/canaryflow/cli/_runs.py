@@ -113,10 +113,14 @@ def finish_rows(flow_name: str, rows: list[dict[str, Any]], title: str) -> None:
         if r.get("report"):
             console.print(f"report: {escape(r['report'])}")
         for line in r.get("summary", {}).get("probe_file_errors", []):
-            console.print(f"[yellow]skipped[/yellow] {escape(line)}", highlight=False)
+            console.print(
+                f"[yellow]skipped[/yellow] {escape(line)}", highlight=False, soft_wrap=True
+            )
         for note in r.get("summary", {}).get("notes", []):
             if "crashed" in note:
-                console.print(f"[yellow]note[/yellow] {escape(note)}", highlight=False)
+                console.print(
+                    f"[yellow]note[/yellow] {escape(note)}", highlight=False, soft_wrap=True
+                )
     raise typer.Exit(EXIT_INCIDENT if any(r.get("incidents") for r in rows) else EXIT_OK)
 
 
