@@ -183,6 +183,24 @@ class Completion(_Frozen):
         return None
 
 
+
+    def measured(self) -> dict[str, Any]:
+        """The fields an :class:`ItemResult` copies from the completion it records (every
+        flow stores the same provider facts: finish reason, error, latency, tokens, cost,
+        returned model name and fingerprint)."""
+        return {
+            "finish_reason": self.finish_reason,
+            "error": self.error,
+            "error_kind": self.error_kind,
+            "latency_ms": self.latency_ms,
+            "ttft_ms": self.ttft_ms,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": self.cost_usd,
+            "model_returned": self.model_returned,
+            "system_fingerprint": self.system_fingerprint,
+        }
+
 class CheckResult(_Frozen):
     """One deterministic check applied to one output: what, the verdict, why, and from where."""
 
