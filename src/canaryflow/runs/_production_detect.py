@@ -203,7 +203,7 @@ def chart_tests(
             if b is None:
                 continue
             key = ChartKey.of(b, f"{metric}_ewma")
-            mean, sd, n_ref = b.stats["mean"], b.stats["sd"], b.stats["n_ref"]
+            mean, n_ref = b.stats["mean"], b.stats["n_ref"]
 
             def fold(
                 state: dict[str, Any] | None,
