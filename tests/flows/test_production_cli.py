@@ -31,8 +31,9 @@ def test_backfill_then_run_production_on_the_shipped_config(
     )  # fmt: skip
     cfg = str(tmp_path / "canaryflow.toml")
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    end = now - timedelta(hours=2, minutes=now.minute % 15)
+    end = now - timedelta(minutes=15 + now.minute % 15)  # a window boundary before now
     start = end - timedelta(hours=6)
+    run_at = (end + timedelta(minutes=20)).isoformat()  # on schedule: one window is due
 
     result = runner.invoke(
         app,
@@ -42,11 +43,11 @@ def test_backfill_then_run_production_on_the_shipped_config(
     assert result.exit_code == 0, result.output
     assert "judge estimate for" in result.output
 
-    result = runner.invoke(app, ["run", "production", "--config", cfg])
+    result = runner.invoke(app, ["run", "production", "--config", cfg, "--as-of", run_at])
     assert result.exit_code == 0, result.output
     assert "production" in result.output and "warmup" in result.output
 
-    # Run from another directory: paths resolve against the config file.
+    # Rerun of the same time from another directory: paths resolve against the config file.
     monkeypatch.chdir(REPO.parent)
-    again = runner.invoke(app, ["run", "production", "--config", cfg, "--as-of", now.isoformat()])
+    again = runner.invoke(app, ["run", "production", "--config", cfg, "--as-of", run_at])
     assert again.exit_code == 0, again.output

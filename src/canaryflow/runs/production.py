@@ -213,6 +213,12 @@ def run_production(
     )
 
 
+def _floor(t: datetime, step: timedelta) -> datetime:
+    """``t`` down to a window boundary (windows are aligned on the epoch)."""
+    epoch = datetime(1970, 1, 1, tzinfo=t.tzinfo)
+    return t - (t - epoch) % step
+
+
 def _groups(
     results: list[WindowResult], start: datetime, end: datetime, every: timedelta
 ) -> Iterator[tuple[datetime, list[WindowResult]]]:
@@ -236,6 +242,7 @@ def backfill_production(
     per ``every`` of history (what a schedule at that interval would have done)."""
     source, settings = _source(ws)
     judge = judge or WindowJudge.from_workspace(ws, source.name)
+    start, end = _floor(start, settings.window), _floor(end, settings.window)
     results, _ = compute_windows(source, settings, start, end)
     outcomes = []
     for as_of, group in _groups(results, start, end, every):
