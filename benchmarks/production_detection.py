@@ -96,7 +96,7 @@ def main() -> int:
         f"false incidents on {args.control_days} in-control days: {len(false)} "
         f"({len(false) / args.control_days:.2f} per day)"
     )
-    for t, s, k, title in false:
+    for t, _s, _k, title in false:
         print(f"  {t:%m-%d %H:%M} {title}")
     return 0
 
