@@ -54,6 +54,11 @@ ARL0_PER_CHART = 1_000_000.0
 charts fed 96 points a day: the whole system then raises a false chart alarm about once in
 1e6 / (20 x 96) = 520 days (``[alerts.production] arl0`` overrides it when set higher)."""
 
+MIN_CHART_WINDOWS = 30
+"""Fewest baseline windows a chart is built from: below it no widening of L holds ARL0 at
+1e6 windows despite the estimated mean and sd (``stats.ewma_L_for_baseline``), so the metric
+is not charted (rare judged windows, say) rather than crashing every later run."""
+
 DRIFT_BLOCK = timedelta(hours=3)
 """Embedding drift is tested once per block of this length (not every window: repeated tests
 on overlapping data would multiply the false alarms)."""
@@ -154,7 +159,7 @@ def build_production_baselines(
             pairs = [window_value(metric, i.extra) for i in its]
             xs = np.array([x for x, n in pairs if x is not None], dtype=float)
             ns = np.array([n for x, n in pairs if x is not None], dtype=float)
-            if xs.size < 12:
+            if xs.size < MIN_CHART_WINDOWS:
                 continue
             mean = float(np.average(xs, weights=ns))
             n_ref = float(ns.mean())

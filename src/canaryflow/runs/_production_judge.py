@@ -48,6 +48,9 @@ class WindowJudge:
     embedder: Any = field(default_factory=lambda: HashingEmbedder(dim=EMBED_DIM))
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _by_window: dict[Any, dict[tuple[str, str], dict[str, Any]]] = field(default_factory=dict)
+    run: RunRecord | None = None
+    """The run whose windows are being committed (set by the plugin's collect)."""
+    made: list[ItemResult] = field(default_factory=list)
 
     @classmethod
     def from_workspace(cls, ws: Any, source: str) -> WindowJudge:
@@ -66,8 +69,10 @@ class WindowJudge:
             review=cfg.judge.review,
         )
 
-    def reset(self) -> None:
+    def reset(self, run: RunRecord | None = None) -> None:
         self.counts.clear()
+        self.run = run
+        self.made = []
 
     def summary(self) -> dict[str, Any]:
         c = self.counts
@@ -113,20 +118,21 @@ class WindowJudge:
                 for r in res.sample
             ]
             key = {str(r["request_id"]): (r["feature_id"], r["model_id"]) for r in res.sample}
-            for r in self._score(self.quality, items, run_id):
+            quality = self._score(self.quality, items, run_id)
+            queued = route_for_review(items, quality, self.quality.rubric, self.review)
+            for r in quality:
                 p = per[key[r.item_id]]
                 if r.ok and "correctness" in r.scores:
                     p["judged"] += 1
                     p["sum"] += r.scores["correctness"]
                 elif r.status == "error":
                     p["errors"] += 1
-            queued = []
             if self.safety is not None:
                 results = self._score(self.safety, items, run_id)
                 for r in results:
                     if r.ok and r.scores.get("safety", 5) <= 2:
                         per[key[r.item_id]]["safety_low"] += 1
-                queued = route_for_review(items, results, self.safety.rubric, self.review)
+                queued += route_for_review(items, results, self.safety.rubric, self.review)
             if queued:
                 self.store.add_review_items(queued, conn=conn)
                 self.counts["review"] += len(queued)
@@ -151,6 +157,12 @@ class WindowJudge:
                 self.source, res.start, res.end, res.rows(), conn=conn
             )
         self._by_window[res.start] = stored
+        if self.run is not None:
+            # The run's items commit with the window: a run killed after this window and
+            # rerun (same run id, the watermark already past it) still compares it.
+            made = self.items(self.run, res)
+            self.store.save_items(made, conn=conn)
+            self.made.extend(made)
 
     def items(self, run: RunRecord, res: WindowResult) -> list[ItemResult]:
         """One item per feature x model of a committed window, and one ``*`` item (totals)."""

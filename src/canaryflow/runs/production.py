@@ -91,9 +91,9 @@ class ProductionPlugin:
         """Windows that closed for this run (a due window without records is an alert)."""
 
     def collect(self, ws: Workspace, run: RunRecord) -> Sequence[ItemResult]:
-        self.judge.reset()
+        self.judge.reset(run)
         self.results, self.due = self._windows(ws, run, self.judge)
-        return [it for res in self.results for it in self.judge.items(run, res)]
+        return list(self.judge.made)
 
     def reliability(
         self, ws: Workspace, run: RunRecord, items: Sequence[ItemResult], params: AlertParams
