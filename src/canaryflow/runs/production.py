@@ -190,7 +190,9 @@ def run_production(
 
     def windows(ws: Workspace, run: RunRecord, j: WindowJudge) -> tuple[list[WindowResult], int]:
         start, end = plan(ws.store, source, settings, as_of)
-        if start is None or start >= end:
+        if start is None:  # the source never delivered a record: that is due, and an alert
+            return [], 1
+        if start >= end:
             return [], 0
         if chunks > 1:
             results, _ = aggregate_chunked(
