@@ -18,25 +18,10 @@ from prefect import flow, get_run_logger
 from canaryflow.config import load_config
 from canaryflow.flows._common import crash_stale_flow_runs, run_time
 from canaryflow.flows._registry import FlowEntry
+from canaryflow.flows.canary import outcome_row  # the same row for every flow
 from canaryflow.runs import Workspace
-from canaryflow.runs._lifecycle import RunOutcome
 
 __all__ = ["ENTRY", "outcome_row", "production_monitor"]
-
-
-def outcome_row(outcome: RunOutcome) -> dict[str, Any]:
-    """A JSON-able line of the run for the CLI's summary table and the flow's return value."""
-    return {
-        "model": outcome.run.model,
-        "run_id": outcome.run.run_id,
-        "status": outcome.run.status,
-        "skipped": outcome.skipped,
-        "phase": outcome.summary.get("phase"),
-        "incidents": [c.incident.incident_id for c in outcome.incidents],
-        "incident_actions": [c.action for c in outcome.incidents],
-        "report": outcome.summary.get("report"),
-        "summary": outcome.summary,
-    }
 
 
 def _runner(chunks: int, dask: bool, dask_address: str | None) -> Any:
