@@ -284,7 +284,7 @@ def chart_tests(
                     signal=alarm is not None,
                     unit=unit.replace("log(", "").rstrip(")"),
                     first_window=datetime.fromisoformat(first) if first else None,
-                    evidence={"calibration": shown.get("calibration"), "chart": str(key)},
+                    evidence={"calibration": shown.get("calibration"), "chart_key": str(key)},
                     message=(
                         f"{subject} {metric}: {cur_v:.4g} vs baseline {base_v:.4g} "
                         f"({unit.replace('log(', '').rstrip(')')}; EWMA out of limits in the "
