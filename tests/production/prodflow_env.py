@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from canaryflow.config import load_config
 from canaryflow.production.generator import Change, TrafficSpec, generate, write
 from canaryflow.runs import Workspace
@@ -43,7 +45,7 @@ pricing = {{ input = 1.0, output = 5.0 }}
 model = "judge"
 
 [production]
-source = "traffic/records.jsonl"
+source = "{records}"
 signals = "traffic/signals.jsonl"
 sample_rate = 0.05
 sample_rates = {{ "doc-extract" = 0.15 }}
@@ -69,12 +71,14 @@ def project(
     warmup: int = 24,
     seed: int = 3,
     judge_scenario: str | None = None,
+    parts: int = 1,
 ) -> Workspace:
     """Write canaryflow.toml and the generated traffic under ``root``; the workspace."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "canaryflow.toml").write_text(
         CONFIG.format(
             warmup=warmup,
+            records="traffic/records.jsonl" if parts == 1 else "traffic/records-*.jsonl",
             judge_extra=f'scenario = "{judge_scenario}"' if judge_scenario else "",
         ),
         encoding="utf-8",
@@ -82,7 +86,12 @@ def project(
     traffic = generate(
         TrafficSpec(start=START, days=days, rate_per_min=rate, changes=tuple(changes), seed=seed)
     )
-    write(traffic.records, root / "traffic" / "records.jsonl")
+    if parts == 1:
+        write(traffic.records, root / "traffic" / "records.jsonl")
+    else:  # files by user, as several exporters would write them
+        users = pd.util.hash_pandas_object(traffic.records["user_id"], index=False) % parts
+        for k in range(parts):
+            write(traffic.records[users == k], root / "traffic" / f"records-{k}.jsonl")
     write(traffic.signals, root / "traffic" / "signals.jsonl")
     return Workspace(load_config(root / "canaryflow.toml"))
 
