@@ -105,10 +105,15 @@ def test_serve_registers_deployment_and_scheduler_creates_runs(tmp_path: Path) -
             time.sleep(3)
             assert serve.poll() is None, serve_log.read_text(errors="replace")[-2000:]
             deployments = _post(f"{api}/deployments/filter", {})  # type: ignore[assignment]
-            scheduled = _post(  # type: ignore[assignment]
-                f"{api}/flow_runs/filter",
-                {"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}},
-            )
+            canary_ids = {d["id"] for d in deployments if d["name"] == "hourly-canary"}
+            scheduled = [  # every registered flow has runs; wait for the canary's
+                r
+                for r in _post(
+                    f"{api}/flow_runs/filter",
+                    {"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}},
+                )
+                if r["deployment_id"] in canary_ids
+            ]
         names = [d["name"] for d in deployments]
         assert "hourly-canary" in names, serve_log.read_text(errors="replace")[-2000:]
         (dep,) = [d for d in deployments if d["name"] == "hourly-canary"]
@@ -116,6 +121,7 @@ def test_serve_registers_deployment_and_scheduler_creates_runs(tmp_path: Path) -
         assert crons == ["0 * * * *"]
         assert scheduled, "the scheduler created no SCHEDULED run: cron schedules would never fire"
         assert all(r["deployment_id"] == dep["id"] for r in scheduled)
+        assert "production-monitor" in names  # every registered flow is served
     finally:
         if serve is not None:
             _stop(serve)  # before the server: serve pauses its deployments through the API
