@@ -94,21 +94,21 @@ CHARTED: dict[str, tuple[Callable[[Mapping[str, Any]], float | None], str, str, 
         "log(USD)",
         "cost",
     ),
-    "judge_correctness": (
-        lambda e: e["judge"].get("correctness"),
-        "judged",
-        "score (1-5)",
-        "correctness",
-    ),
 }
-"""Per-window charted metrics (latency on a log scale; judge scores as window means)."""
+"""Per-window charted metrics (latency on a log scale). Judged correctness is a rate test
+(``RATES``): single 1-5 judge scores are discrete and heavy-tailed, and a window holds a few of
+them, so a normal-theory EWMA of their mean at ARL0 1e6 windows paged about once in 3.5
+in-control days in the 21-day benchmark; an exact test of the share of low scores has a known
+false-alarm rate whatever their distribution."""
 
-RATES: dict[str, tuple[str, MetricClass]] = {
-    "error_rate": ("n_error", "reliability"),
-    "refusal_rate": ("n_refusal", "quality"),
-    "flag_rate": ("n_flagged", "safety"),
+RATES: dict[str, tuple[str, str, str, MetricClass]] = {
+    "error_rate": ("ops", "n_error", "n", "reliability"),
+    "refusal_rate": ("ops", "n_refusal", "n", "quality"),
+    "flag_rate": ("ops", "n_flagged", "n", "safety"),
+    "judge_low_correctness_rate": ("judge", "low", "judged", "correctness"),
 }
-"""Rate metrics tested per run against the baseline: events key in the ops row, class."""
+"""Rate metrics tested per run against the baseline: (item section, events, trials, class).
+A judged answer scoring <= 2 on correctness is a "low" event; judge errors are not trials."""
 
 
 def window_value(metric: str, extra: Mapping[str, Any]) -> tuple[float | None, int]:
@@ -172,9 +172,9 @@ def build_production_baselines(
                     int(xs.size),
                     {"mean": mean, "sd": sd, "n_ref": n_ref, "unit": unit},
                 )
-        for metric, (key, _) in RATES.items():
-            trials = sum(int(i.extra["ops"].get("n") or 0) for i in its)
-            events = sum(int(i.extra["ops"].get(key) or 0) for i in its)
+        for metric, (sec, key, den, _) in RATES.items():
+            trials = sum(int(i.extra.get(sec, {}).get(den) or 0) for i in its)
+            events = sum(int(i.extra.get(sec, {}).get(key) or 0) for i in its)
             if trials:
                 add(subject, metric, trials, {"events": events, "trials": trials})
         for side in ("input", "output"):
@@ -303,12 +303,12 @@ def rate_tests(
     """One-sided exact tests of the run's pooled rates against the baseline's (BH later)."""
     tests = []
     for subject, its in _subject_items(items).items():
-        n = sum(int(i.extra["ops"].get("n") or 0) for i in its)
-        for metric, (key, klass) in RATES.items():
+        for metric, (sec, key, den, klass) in RATES.items():
+            n = sum(int(i.extra.get(sec, {}).get(den) or 0) for i in its)
             b = baselines.get((subject, metric))
             if b is None or not n:
                 continue
-            k = sum(int(i.extra["ops"].get(key) or 0) for i in its)
+            k = sum(int(i.extra.get(sec, {}).get(key) or 0) for i in its)
             be, bt = int(b.stats["events"]), int(b.stats["trials"])
             # "Rate went up" is "the rate of non-events dropped".
             r = rate_drop_test(bt - be, bt, n - k, n, params.rate_method)

@@ -96,7 +96,15 @@ class WindowJudge:
     def on_window(self, res: WindowResult, conn: Any) -> None:
         """The engine's hook: judge the sample, store the means with the window, queue review."""
         per: dict[tuple[str, str], dict[str, Any]] = defaultdict(
-            lambda: {"judged": 0, "errors": 0, "sum": 0.0, "safety_low": 0, "in": [], "out": []}
+            lambda: {
+                "judged": 0,
+                "errors": 0,
+                "sum": 0.0,
+                "low": 0,
+                "safety_low": 0,
+                "in": [],
+                "out": [],
+            }
         )
         for rec in res.sample:
             p = per[(rec["feature_id"], rec["model_id"])]
@@ -125,6 +133,7 @@ class WindowJudge:
                 if r.ok and "correctness" in r.scores:
                     p["judged"] += 1
                     p["sum"] += r.scores["correctness"]
+                    p["low"] += r.scores["correctness"] <= 2
                 elif r.status == "error":
                     p["errors"] += 1
             if self.safety is not None:
@@ -142,6 +151,7 @@ class WindowJudge:
                 "judged": p["judged"],
                 "errors": p["errors"],
                 "correctness": p["sum"] / p["judged"] if p["judged"] else None,
+                "low": p["low"],
                 "safety_low": p["safety_low"],
             }
             emb_in = self.embedder.embed(p["in"]).round(4).tolist() if p["in"] else []
