@@ -182,8 +182,6 @@ class Completion(_Frozen):
                 return call.arguments
         return None
 
-
-
     def measured(self) -> dict[str, Any]:
         """The fields an :class:`ItemResult` copies from the completion it records (every
         flow stores the same provider facts: finish reason, error, latency, tokens, cost,
@@ -200,6 +198,7 @@ class Completion(_Frozen):
             "model_returned": self.model_returned,
             "system_fingerprint": self.system_fingerprint,
         }
+
 
 class CheckResult(_Frozen):
     """One deterministic check applied to one output: what, the verdict, why, and from where."""

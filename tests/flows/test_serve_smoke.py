@@ -122,6 +122,7 @@ def test_serve_registers_deployment_and_scheduler_creates_runs(tmp_path: Path) -
         )
         # Every registered flow with a schedule gets its runs, and only served deployments do.
         assert {r["deployment_id"] for r in scheduled} <= {d["id"] for d in deployments}
+        assert "production-monitor" in names  # every registered flow is served
     finally:
         if serve is not None:
             _stop(serve)  # before the server: serve pauses its deployments through the API

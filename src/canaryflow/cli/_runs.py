@@ -146,7 +146,17 @@ def demo(
         console=console,
         flow_loader=lambda _root: lambda **kw: call_flow(flow, **kw),
     )
-    raise typer.Exit(EXIT_OK if result.detected else EXIT_INCIDENT)
+    from canaryflow.config import config_path as resolve_path
+    from canaryflow.demo import DEMO_DIR
+    from canaryflow.demo_production import run_production_chapter
+
+    production = get_entry("production").load()
+    opened = run_production_chapter(
+        resolve_path(config).resolve().parent / DEMO_DIR / "canaryflow.toml",
+        console=console,
+        flow=lambda **kw: call_flow(production, **kw),
+    )
+    raise typer.Exit(EXIT_OK if result.detected and opened else EXIT_INCIDENT)
 
 
 @app.command("serve")

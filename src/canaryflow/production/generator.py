@@ -455,6 +455,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--start", default="2026-11-01T00:00:00+00:00")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
+        "--until-now",
+        action="store_true",
+        help="end the traffic at the current quarter hour (ignores --start): a log to watch now",
+    )
+    ap.add_argument(
+        "--models",
+        help="comma-separated model ids of the features in order (support-chat, doc-extract, "
+        "summarize), e.g. the pinned ids of your canaryflow.toml so costs use its pricing",
+    )
+    ap.add_argument(
         "--change",
         action="append",
         default=[],
@@ -463,6 +473,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     start = datetime.fromisoformat(args.start)
+    if args.until_now:
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        start = now - timedelta(minutes=now.minute % 15, days=args.days)
+    features = DEFAULT_FEATURES
+    if args.models:
+        ids = [m.strip() for m in args.models.split(",")]
+        features = tuple(
+            FeatureSpec(f.name, ids[i] if i < len(ids) else f.model, f.share,
+                        f.output_tokens_median, f.ttft_median_ms, f.tbt_median_ms)
+            for i, f in enumerate(DEFAULT_FEATURES)
+        )  # fmt: skip
     changes = []
     for text in args.change:
         kind, _, rest = text.partition("@")
@@ -483,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
             rate_per_min=args.rate,
             seed=args.seed,
             changes=tuple(changes),
+            features=features,
         )
     )
     if args.out.endswith(".otel.json"):
