@@ -494,14 +494,14 @@ def _assemble(
     )
     for row in zip(*(picked[c] for c in cols), strict=True):
         rec = dict(zip(cols, row, strict=True))
-        w = wkey(rec["window_start"])
-        res = results.get(w)
-        if res is None:
+        wk = wkey(rec["window_start"])
+        hit = results.get(wk)
+        if hit is None:
             continue
         if rec["flagged"]:
-            key = (w, rec["feature_id"], rec["model_id"])
+            key = (wk, rec["feature_id"], rec["model_id"])
             n_flag[key] = n_flag.get(key, 0) + 1
-            res.flagged.append(
+            hit.flagged.append(
                 {
                     "request_id": rec["request_id"],
                     "feature_id": rec["feature_id"],
@@ -513,7 +513,7 @@ def _assemble(
             )
         if rec["sampled"]:
             del rec["window_start"], rec["flagged"], rec["sampled"]
-            res.sample.append(rec)
+            hit.sample.append(rec)
     for w, res in results.items():
         for r in res.ops:
             r["n_flagged"] = n_flag.get((w, r["feature_id"], r["model_id"]), 0)
@@ -531,8 +531,8 @@ def _assemble(
     q_rows = quarantine.to_dict("records")
     first = next(iter(results.values()), None)
     for r in q_rows:
-        w = None if pd.isna(r["window_start"]) else wkey(r["window_start"])
-        target = results.get(w) if w is not None else first
+        qw = None if pd.isna(r["window_start"]) else wkey(r["window_start"])
+        target = results.get(qw) if qw is not None else first
         if target is not None:
             target.quarantine.append(
                 {"location": r["location"] or "?", "reason": r["reason"], "window_start": w}
@@ -560,15 +560,15 @@ def _user_totals(
     u = stats["users"]
     cols = ("window_start", "user_id", "n", "cost_nusd", "htd", "top", "over")
     for w, user, n, cost, htd, top, is_over in zip(*(u[c] for c in cols), strict=True):
-        res = results.get(wkey(w))
-        if res is None:
+        hit = results.get(wkey(w))
+        if hit is None:
             continue
         if top:
-            res.totals["top_spenders"].append(
+            hit.totals["top_spenders"].append(
                 {"user_id": user, "cost_usd": int(cost) / 1e9, "n": int(n)}
             )
         if is_over:
-            res.totals["users_over_hourly_limit"].append(
+            hit.totals["users_over_hourly_limit"].append(
                 {"user_id": user, "hour_to_date_usd": int(htd) / 1e9}
             )
 

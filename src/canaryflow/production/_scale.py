@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from canaryflow.production._engine import (
     Partials,
@@ -24,6 +24,10 @@ from canaryflow.production._engine import (
     compute_windows,
 )
 from canaryflow.production._sources import ProductionSource
+
+if TYPE_CHECKING:
+    from prefect.futures import PrefectFuture
+    from prefect.task_runners import TaskRunner
 
 __all__ = ["aggregate_chunked", "split_files"]
 
@@ -68,9 +72,13 @@ def aggregate_chunked(
     start, end = _floor(start, settings.window), _floor(end, settings.window)
     chunks = split_files(source.files(), n_chunks) if source.kind != "sql" else [[]]
     runner = task_runner or ThreadPoolTaskRunner(max_workers=max(1, len(chunks)))
-    part = task(_partials_task, name="production-chunk-partials", retries=2)
+    part = task(name="production-chunk-partials", retries=2)(_partials_task)
 
-    @flow(name="production-chunked-aggregation", task_runner=runner, log_prints=False)
+    @flow(
+        name="production-chunked-aggregation",
+        task_runner=cast("TaskRunner[PrefectFuture[Any]]", runner),  # Prefect types it narrowly
+        log_prints=False,
+    )
     def _run() -> list[Partials]:
         futures = part.map(
             [source] * len(chunks),

@@ -110,7 +110,7 @@ class ProductionSource:
         """
         if not production.source:
             raise ConfigError(CONFIG_FILE, "production.source", "not set (a file glob or a URL)")
-        kind = production.format
+        kind: str = production.format
         if kind == "auto":
             kind = _kind_of(production.source)
         if kind == "sql" and not (production.table or production.query):

@@ -194,7 +194,7 @@ def generate(spec: TrafficSpec | None = None) -> Traffic:
     trunc = (rng.random(n) < spec.truncation_rate) & (finish == "stop")
     finish[trunc] = "length"
     err = rng.random(n) < spec.error_rate
-    error = np.where(err, rng.choice(["rate_limit", "server_error", "timeout"], n), None)
+    error = np.where(err, rng.choice(["rate_limit", "server_error", "timeout"], n), None)  # type: ignore[call-overload]
     finish[err] = "error"
 
     records = pd.DataFrame(
@@ -476,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.until_now:
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         start = now - timedelta(minutes=now.minute % 15, days=args.days)
-    features = DEFAULT_FEATURES
+    features: tuple[FeatureSpec, ...] = DEFAULT_FEATURES
     if args.models:
         ids = [m.strip() for m in args.models.split(",")]
         features = tuple(
@@ -491,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         feat, _, mag = rest.partition(":")
         changes.append(
             Change(
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 start=start + timedelta(hours=float(hours or 0)),
                 feature=feat or None,
                 magnitude=float(mag) if mag else 3.0,

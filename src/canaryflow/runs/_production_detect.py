@@ -21,7 +21,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -46,7 +46,7 @@ __all__ = [
     "window_value",
 ]
 
-FLOW = "production"
+FLOW: Final = "production"
 ALL = "*"
 
 ARL0_PER_CHART = 1_000_000.0

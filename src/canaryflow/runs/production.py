@@ -29,7 +29,7 @@ from canaryflow.production import (
     plan,
     read_watermark,
 )
-from canaryflow.records import Alert, Baseline, ItemResult, RunRecord
+from canaryflow.records import Alert, Baseline, ItemResult, RunFlow, RunRecord
 from canaryflow.runs._lifecycle import Reliability, RunOutcome, Warmup, execute
 from canaryflow.runs._production_detect import (
     FLOW,
@@ -74,7 +74,7 @@ def _source(ws: Workspace) -> tuple[ProductionSource, Settings]:
 class ProductionPlugin:
     """The production flow's own parts of ``runs._lifecycle``."""
 
-    flow = FLOW
+    flow: RunFlow = FLOW
 
     def __init__(
         self,
