@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,19 @@ def test_committed_prefect_yaml_is_generated_from_the_registry() -> None:
     for d in doc["deployments"]:
         assert d["entrypoint"].startswith("canaryflow.flows.")
         assert d["parameters"]["config_path"] == "{{ $PWD }}/canaryflow.toml"
+
+
+def test_prefect_settings_are_in_place_before_prefect_is_imported() -> None:
+    """Defect 11: the raised ephemeral-server start timeout must reach Prefect, which reads its
+    settings once at import (setting them later had no effect)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import canaryflow.cli\n"
+        "from prefect.settings import get_current_settings as s\n"
+        "print(s().server.ephemeral.startup_timeout_seconds, s().logging.level)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.split() == ["180", "WARNING"], out.stderr[-2000:]

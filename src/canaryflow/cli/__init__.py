@@ -7,12 +7,16 @@ error. Errors are mapped to one clear line each; a traceback only with ``--debug
 
 from __future__ import annotations
 
-import sys
-from importlib import import_module
+from canaryflow.cli import _env
 
-from canaryflow.cli import _config, _golden, _judge, _runs, _state  # noqa: F401  (register)
-from canaryflow.cli._app import app
-from canaryflow.flows import flow_entries
+_env.apply()  # before anything imports Prefect (the flow registry below does)
+
+import sys  # noqa: E402
+from importlib import import_module  # noqa: E402
+
+from canaryflow.cli import _config, _golden, _judge, _runs, _state  # noqa: E402, F401
+from canaryflow.cli._app import app  # noqa: E402
+from canaryflow.flows import flow_entries  # noqa: E402
 
 for _entry in flow_entries().values():  # each flow registers its run/backfill commands
     import_module(_entry.cli)
@@ -22,9 +26,6 @@ __all__ = ["app", "main"]
 
 def main() -> None:
     """Console-script entry point."""
-    from canaryflow.cli._runs import prefect_process_settings
-
-    prefect_process_settings()
     try:
         app()
     except KeyboardInterrupt:

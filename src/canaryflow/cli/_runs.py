@@ -7,7 +7,6 @@ Each flow registers its own ``run <flow>`` / ``backfill <flow>`` commands in the
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,23 +23,6 @@ from canaryflow.cli._app import (
     console,
     handles_errors,
 )
-
-EPHEMERAL_STARTUP_TIMEOUT_S = "180"
-"""Prefect's ephemeral API server must start within this (Prefect's default, 20 s, is too short
-on a busy 2-core machine: the first command of a new user crashed there)."""
-
-
-def prefect_process_settings() -> None:
-    """canaryflow's own Prefect settings for this process (a user's explicit ones win).
-
-    Keeps the terminal to a one-screen summary (the Prefect UI has the full logs), turns off
-    telemetry and gives the ephemeral server time to start on a loaded machine.
-    """
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault(
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_STARTUP_TIMEOUT_S
-    )
 
 
 def check_keys(cfg: Any, keys: list[str]) -> None:
@@ -99,7 +81,6 @@ def run_flow_now(flow_name: str, config: Path | None, keys: list[str], **params:
 
     cfg = load_config(config)
     check_keys(cfg, keys)
-    prefect_process_settings()
     entry = get_entry(flow_name)
     with console.status(f"Running {entry.deployment} (Prefect flow; first start takes ~15 s)..."):
         rows = call_flow(entry.load(), config_path=cfg.source_path, **params)
@@ -136,7 +117,6 @@ def demo(
     from canaryflow.demo import run_demo
     from canaryflow.flows import get_entry
 
-    prefect_process_settings()
     flow = get_entry("canary").load()
     result = run_demo(
         config_path=config,
@@ -171,7 +151,6 @@ def serve_cmd(
     from canaryflow.config import load_config
 
     cfg = load_config(config)
-    prefect_process_settings()
     deployments = serve_deployments(cfg)
     for d in deployments:
         crons = [getattr(s.schedule, "cron", "") for s in d.schedules or []]
